@@ -1,0 +1,92 @@
+"""Configuration classes, read from the environment (PRODUCT.md §7)."""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PORTAL_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def database_url(url: str | None) -> str:
+    """Normalise a database URL: default SQLite file, psycopg 3 for PostgreSQL."""
+    if not url:
+        return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    INSTANCE_PATH = str(INSTANCE_DIR)
+    PORTAL_ENV = os.environ.get("PORTAL_ENV", "development")
+    # None means: generate one into instance/ on first run (refused when PORTAL_ENV=production).
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    # How many reverse proxies in front of us may set X-Forwarded-For (0 = trust none).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = PORTAL_PUBLIC_URL.startswith("https://")
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024  # CSV uploads; the API has its own 16 KiB limit
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    ADMIN_LOGIN_LIMIT = os.environ.get("ADMIN_LOGIN_LIMIT", "5 per 5 minutes")
+    ADMIN_LOGIN_IP_LIMIT = os.environ.get("ADMIN_LOGIN_IP_LIMIT", "50 per 10 minutes")
+    API_FAILED_ATTEMPTS_LIMIT = os.environ.get("API_FAILED_ATTEMPTS_LIMIT", "20 per 10 minutes")
+
+    SMTP_HOST = os.environ.get("SMTP_HOST") or None
+    SMTP_PORT = _int("SMTP_PORT", 25)
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
+    SMTP_STARTTLS = _bool("SMTP_STARTTLS")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "portal@localhost")
+
+    LDAP_URL = os.environ.get("LDAP_URL") or None
+    LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN") or None
+    LDAP_BIND_PASSWORD = os.environ.get("LDAP_BIND_PASSWORD") or None
+    LDAP_BASE_DN = os.environ.get("LDAP_BASE_DN") or None
+    LDAP_USER_ATTRIBUTE = os.environ.get("LDAP_USER_ATTRIBUTE", "sAMAccountName")
+    LDAP_CA_FILE = os.environ.get("LDAP_CA_FILE") or None
+
+    AZURE_AUTHORITY = os.environ.get("AZURE_AUTHORITY") or None
+    AZURE_TENANT = os.environ.get("AZURE_TENANT") or None
+    AZURE_CLIENT_ID = os.environ.get("AZURE_CLIENT_ID") or None
+    AZURE_CLIENT_SECRET = os.environ.get("AZURE_CLIENT_SECRET") or None
+
+    COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
+    COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None
+    COMPANION_SIGNATURE_CHECKSUM = os.environ.get("COMPANION_SIGNATURE_CHECKSUM") or None
+
+
+class TestConfig(Config):
+    TESTING = True
+    PORTAL_ENV = "test"
+    SECRET_KEY = "test-secret-key-not-for-production-0123456789"
+    SQLALCHEMY_DATABASE_URI = database_url(
+        os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'test.db'}")
+    PORTAL_PUBLIC_URL = "https://portal.test"
+    SESSION_COOKIE_SECURE = False
+    REDIS_URL = None
+    # Throttling has its own tests, which lower these limits explicitly.
+    ADMIN_LOGIN_LIMIT = "1000 per minute"
+    ADMIN_LOGIN_IP_LIMIT = "1000 per minute"

@@ -1,0 +1,78 @@
+"""Admins of the Management Console and the end users devices are enrolled for."""
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+
+from portal.accounts.passwords import hash_password, verify_password
+from portal.database import UTCDateTime, db, utcnow
+
+USER_SOURCES = ("local", "ldap", "azure")
+
+
+class AdminUser(UserMixin, db.Model):
+    __tablename__ = "admin_users"
+    __table_args__ = (
+        sa.CheckConstraint("length(username) >= 1", name="username_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    mail_recipient: so.Mapped[bool] = so.mapped_column(default=False)
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = hash_password(password)
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<AdminUser {self.username}>"
+
+
+class PortalUser(db.Model):
+    """An end user: local (password here) or from a directory (LDAP, Azure AD)."""
+
+    __tablename__ = "portal_users"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "username"),
+        sa.UniqueConstraint("source", "tenant_id", "directory_id"),
+        sa.CheckConstraint("source IN ('local', 'ldap', 'azure')", name="source_known"),
+        sa.CheckConstraint("source <> 'local' OR password_hash IS NOT NULL",
+                           name="local_has_password"),
+        sa.CheckConstraint("length(username) >= 1", name="username_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    source: so.Mapped[str] = so.mapped_column(sa.String(8), default="local")
+    username: so.Mapped[str] = so.mapped_column(sa.String(256), index=True)
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    display_name: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    # The directory's own identifier: the DN (LDAP) or the object id `oid` (Azure AD).
+    directory_id: so.Mapped[str | None] = so.mapped_column(sa.String(512))
+    tenant_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
+                                                       onupdate=utcnow)
+    last_sign_in_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = hash_password(password)
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<PortalUser {self.source}:{self.username}>"

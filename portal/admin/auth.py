@@ -1,0 +1,46 @@
+"""Admin sign-in and sign-out, throttled per user name and per address."""
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+
+from portal.accounts.admins import authenticate
+from portal.accounts.decorators import admin_required
+from portal.admin import bp
+from portal.admin.forms import EmptyForm, LoginForm
+from portal.extensions import limiter
+from portal.web.addresses import client_address
+from portal.web.session import safe_next
+
+
+def _failed(response) -> bool:
+    # Only failed attempts count: a successful sign-in answers 303.
+    return response.status_code != 303
+
+
+def _username_key() -> str:
+    return "admin-login:" + request.form.get("username", "").strip().lower()[:64]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["ADMIN_LOGIN_LIMIT"], key_func=_username_key,
+               methods=["POST"], deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["ADMIN_LOGIN_IP_LIMIT"], methods=["POST"],
+               deduct_when=_failed)
+def login():
+    form = LoginForm(next=request.args.get("next", ""))
+    if not form.validate_on_submit():
+        return render_template("admin/login.html", form=form), 422 if form.is_submitted() else 200
+    admin = authenticate(form.username.data, form.password.data, client_address=client_address())
+    if admin is None:
+        form.password.errors.append("The user name or the password is wrong.")
+        return render_template("admin/login.html", form=form), 422
+    login_user(admin)
+    return redirect(safe_next(form.next.data, url_for("admin.pending")), 303)
+
+
+@bp.post("/logout")
+@admin_required
+def logout():
+    if EmptyForm().validate_on_submit():
+        logout_user()
+        flash("You are signed out.", "info")
+    return redirect(url_for("admin.login"), 303)

@@ -1,0 +1,30 @@
+"""Audit events; details never hold an OTP, password or token."""
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from portal.database import UTCDateTime, db, utcnow
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.CheckConstraint("actor_type IN ('admin', 'user', 'device', 'operator', 'system')",
+                           name="actor_type_known"),
+        sa.CheckConstraint("outcome IN ('success', 'refused', 'error')", name="outcome_known"),
+        sa.Index("ix_audit_events_occurred_at_id", "occurred_at", "id"),
+        sa.Index("ix_audit_events_action_occurred_at", "action", "occurred_at"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    occurred_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    actor_type: so.Mapped[str] = so.mapped_column(sa.String(8))
+    actor: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    action: so.Mapped[str] = so.mapped_column(sa.String(64))
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(8), default="success")
+    code: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    target: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    client_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    serial_number: so.Mapped[str | None] = so.mapped_column(sa.String(64), index=True)
+    details: so.Mapped[dict | None] = so.mapped_column(sa.JSON)

@@ -1,0 +1,111 @@
+"""Operator commands: `flask --app wsgi …` (PRODUCT.md §6).
+
+Each command prints one clear line and exits non-zero on bad input, with nothing half-written:
+the domain functions validate everything before they write, and own their transaction.
+"""
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from portal.accounts.errors import AccountError
+from portal.licensing.seats import LicenseError
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(create_admin_command)
+    app.cli.add_command(licenses)
+    app.cli.add_command(users)
+    app.cli.add_command(quickstart_command)
+
+
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option("--password", help="At least 8 characters. Prompted for when left out.")
+@click.option("--mail-recipient", is_flag=True, help="Receives every automatic QR code by mail.")
+def create_admin_command(username, email, password, mail_recipient):
+    """Create an admin of the Management Console."""
+    from portal.accounts.admins import create_admin
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                default="", show_default=False)
+    try:
+        admin = create_admin(username, email, password, mail_recipient=mail_recipient)
+    except AccountError as exc:
+        _fail(exc.message)
+    click.echo(f"Created admin '{admin.username}'"
+               + (" (mail recipient)." if admin.mail_recipient else "."))
+
+
+licenses = AppGroup("licenses", help="Show or set the number of licenses.")
+
+
+@licenses.command("set")
+@click.argument("total", type=str)
+def licenses_set(total):
+    """Set the total number of licenses."""
+    from portal.licensing.seats import set_total
+    try:
+        value = int(total, 10)
+    except ValueError:
+        _fail(f"'{total}' is not a whole number of licenses.")
+    try:
+        figures = set_total(value)
+    except LicenseError as exc:
+        _fail(str(exc))
+    click.echo(f"Licenses: total {figures.total}, used {figures.used}, "
+               f"reserved {figures.reserved}, remaining {figures.remaining}.")
+
+
+@licenses.command("show")
+def licenses_show():
+    """Show total, used, reserved and remaining licenses."""
+    from portal.licensing.seats import figures
+    f = figures()
+    click.echo(f"total {f.total}\nused {f.used}\nreserved {f.reserved}\nremaining {f.remaining}")
+
+
+users = AppGroup("users", help="Manage local end users.")
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--email", required=True, help="The user's email address.")
+@click.option("--password", help="At least 8 characters. Prompted for when left out.")
+@click.option("--display-name", help="The name shown to admins and on the device.")
+def users_add(username, email, password, display_name):
+    """Add a local user who can sign in to the Self Service Portal."""
+    from portal.accounts.users import add_local_user
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                default="", show_default=False)
+    try:
+        user = add_local_user(username, email, password, display_name=display_name)
+    except AccountError as exc:
+        _fail(exc.message)
+    click.echo(f"Added local user '{user.username}'.")
+
+
+@click.command("quickstart")
+def quickstart_command():
+    """Prepare a fresh install to be tried: a first admin and example Companion values."""
+    from portal.accounts.admins import ensure_first_admin
+    from portal.settings.companion import seed_example_companion
+    created = ensure_first_admin()
+    if created:
+        admin, password = created
+        click.echo("=" * 64)
+        click.echo("First admin created. Sign in at /admin with:")
+        click.echo(f"  user name: {admin.username}")
+        click.echo(f"  password:  {password}")
+        click.echo("This password is shown only once.")
+        click.echo("=" * 64)
+    else:
+        click.echo("An admin exists already; no new admin was created.")
+    if seed_example_companion():
+        click.echo("Companion settings: EXAMPLE values were filled in so you can try the whole "
+                   "flow. Replace them under Admin → Companion before real devices scan a code.")

@@ -1,0 +1,1 @@
+"""The license pool: total, used, reserved, remaining."""

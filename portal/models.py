@@ -1,0 +1,12 @@
+"""Imports every model so that Alembic and the tests see the whole schema."""
+from portal.accounts.models import AdminUser, PortalUser
+from portal.audit.models import AuditEvent
+from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, ZeroTouchEntry
+from portal.licensing.models import LicensePool
+from portal.mail.models import OutboxMessage
+from portal.provisioning.models import QrCode
+from portal.settings.models import CompanionSettings, Localization, OtpPolicy
+
+__all__ = ["AdminUser", "PortalUser", "AuditEvent", "Device", "EnrollmentTicket",
+           "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "QrCode",
+           "CompanionSettings", "Localization", "OtpPolicy"]

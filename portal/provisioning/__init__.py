@@ -1,0 +1,1 @@
+"""What a QR code is and what it carries."""

@@ -1,0 +1,337 @@
+"""The Android provisioning JSON a QR code carries (companion-api.md §1, android-qr.md)."""
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from portal.provisioning.wifi import validate_wifi
+
+PREFIX = "android.app.extra."
+MAX_PAYLOAD_BYTES = 2331  # byte capacity of QR version 40 at error correction M
+WARN_VERSION = 25
+OPTIONS = ("ssp", "auto")
+NETWORKS = ("wifi", "mobile")
+
+_SEGMENT = r"[A-Za-z][A-Za-z0-9_]*"
+_PACKAGE = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})+")
+_CLASS = re.compile(r"\.?[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_QR_ID = re.compile(r"[A-Za-z0-9_-]{8,}")
+_OTP = re.compile(r"[\x21-\x7e]{4,64}")
+_LANGUAGE_TAG = re.compile(
+    r"(?P<language>[A-Za-z]{2,3}|[A-Za-z]{5,8})"
+    r"(?:-(?P<script>[A-Za-z]{4}))?"
+    r"(?:-(?P<region>[A-Za-z]{2}|[0-9]{3}))?"
+)
+SHA256_BYTES = 32
+SHA1_BYTES = 20
+
+
+class PayloadError(ValueError):
+    """The settings cannot make a payload Android accepts; .errors maps field to message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CompanionConfig:
+    component_name: str
+    download_url: str
+    signature_checksum: str
+    leave_system_apps_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PayloadSettings:
+    companion: CompanionConfig
+    server_url: str
+    option: str
+    qr_id: str
+    lang: str
+    network: str
+    wifi_ssid: str | None = None
+    wifi_security_type: str | None = None
+    wifi_password: str | None = None
+    wifi_hidden: bool = False
+    user: str | None = None
+    otp: str | None = None
+
+
+def android_locale(tag: str) -> str:
+    """Turn a BCP-47 tag such as "de-CH" into Android's "de_CH".
+
+    Raises PayloadError({"lang": ...}) if the tag is not well formed.
+    """
+    match = _LANGUAGE_TAG.fullmatch(tag or "")
+    if not match:
+        raise PayloadError({"lang": _language_message(tag or "")})
+    parts = [match["language"].lower()]
+    if match["script"]:
+        parts.append(match["script"].title())
+    if match["region"]:
+        parts.append(match["region"].upper())
+    return "_".join(parts)
+
+
+def validate_settings(s: PayloadSettings) -> dict[str, str]:
+    """Return {field: message} for every problem; {} when build_payload will succeed."""
+    errors = {}
+    checks = {
+        "component_name": _component_name_error(s.companion.component_name or ""),
+        "download_url": _download_url_error(s.companion.download_url or ""),
+        "signature_checksum": _checksum_error(s.companion.signature_checksum or ""),
+        "server_url": _server_url_error(s.server_url or ""),
+        "option": _choice_error("Option", s.option, OPTIONS),
+        "qr_id": _qr_id_error(s.qr_id or ""),
+        "lang": _lang_error(s.lang),
+        "network": _choice_error("Network", s.network, NETWORKS),
+    }
+    errors.update({field: message for field, message in checks.items() if message})
+    if s.network == "wifi":
+        errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password))
+    if s.option in OPTIONS:
+        errors.update(_credential_errors(s))
+    size = payload_bytes(encode_payload(_assemble(s)))
+    if size > MAX_PAYLOAD_BYTES:
+        errors["payload"] = (
+            f"The QR payload is {size} bytes, but a QR code at error correction M holds at "
+            f"most {MAX_PAYLOAD_BYTES} bytes; shorten the longest settings."
+        )
+    return errors
+
+
+def build_payload(s: PayloadSettings) -> dict:
+    """Return the provisioning JSON object for these settings.
+
+    Raises PayloadError carrying every problem at once.
+    """
+    errors = validate_settings(s)
+    if errors:
+        raise PayloadError(errors)
+    return _assemble(s)
+
+
+def encode_payload(payload: dict) -> str:
+    """Return the compact JSON text of a payload, keys in the order they were built."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def payload_bytes(text: str) -> int:
+    """Return the size of the encoded payload in UTF-8 bytes, as the QR code stores it."""
+    return len(text.encode("utf-8"))
+
+
+def _assemble(s: PayloadSettings) -> dict:
+    companion = s.companion
+    payload = {
+        PREFIX + "PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME": companion.component_name,
+        PREFIX + "PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION": companion.download_url,
+        PREFIX + "PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM": (
+            (companion.signature_checksum or "").rstrip("=")
+        ),
+    }
+    payload.update(_network_extras(s))
+    payload[PREFIX + "PROVISIONING_LOCALE"] = _best_effort_locale(s.lang)
+    if companion.leave_system_apps_enabled:
+        payload[PREFIX + "PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"] = True
+    payload[PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = _admin_extras(s)
+    return payload
+
+
+def _network_extras(s: PayloadSettings) -> dict:
+    if s.network != "wifi":
+        return {PREFIX + "PROVISIONING_USE_MOBILE_DATA": True}
+    extras = {
+        PREFIX + "PROVISIONING_WIFI_SSID": s.wifi_ssid,
+        PREFIX + "PROVISIONING_WIFI_SECURITY_TYPE": s.wifi_security_type,
+    }
+    if s.wifi_security_type != "NONE":
+        extras[PREFIX + "PROVISIONING_WIFI_PASSWORD"] = s.wifi_password
+    if s.wifi_hidden:
+        extras[PREFIX + "PROVISIONING_WIFI_HIDDEN"] = True
+    return extras
+
+
+def _admin_extras(s: PayloadSettings) -> dict[str, str]:
+    extras = {
+        "server_url": (s.server_url or "").rstrip("/"),
+        "option": s.option,
+        "qr_id": s.qr_id,
+        "lang": s.lang,
+    }
+    if s.option == "auto":
+        extras["user"] = s.user
+        extras["otp"] = s.otp
+    # A PersistableBundle from a QR keeps JSON types; the Companion reads strings only.
+    return {key: "" if value is None else str(value) for key, value in extras.items()}
+
+
+def _best_effort_locale(tag: str) -> str:
+    # Only used for sizing invalid settings; build_payload never emits an unchecked locale.
+    try:
+        return android_locale(tag)
+    except PayloadError:
+        return (tag or "").replace("-", "_")
+
+
+def _language_message(tag: str) -> str:
+    if "_" in tag and _LANGUAGE_TAG.fullmatch(tag.replace("_", "-")):
+        suggestion = tag.replace("_", "-")
+        return f'Language must be written with hyphens, e.g. "{suggestion}" instead of "{tag}".'
+    return (
+        f'Language "{tag}" is not a valid language tag; use one such as "de-CH", "it" or "en-US".'
+    )
+
+
+def _lang_error(tag: str) -> str | None:
+    try:
+        android_locale(tag)
+    except PayloadError as error:
+        return error.errors["lang"]
+    return None
+
+
+def _component_name_error(name: str) -> str | None:
+    package, slash, class_name = name.partition("/")
+    if not slash or not class_name:
+        return (
+            "Component name must be written as package/.Receiver or package/full.class.Name, "
+            "e.g. com.example.companion/.AdminReceiver."
+        )
+    if not _PACKAGE.fullmatch(package):
+        return (
+            f'Component name starts with "{package}", which is not an Android package name '
+            "(two or more dot-separated parts, each starting with a letter)."
+        )
+    if not _CLASS.fullmatch(class_name) or ("." not in class_name):
+        return (
+            f'Component name ends with "{class_name}", which is not a receiver class; write '
+            ".Receiver or a fully qualified class name."
+        )
+    return None
+
+
+def _download_url_error(url: str) -> str | None:
+    problem = _url_problem(url, schemes=("https",))
+    if problem:
+        return (
+            "Download URL must be an https:// address of the Companion APK with a host "
+            f"name{problem}."
+        )
+    return None
+
+
+def _server_url_error(url: str) -> str | None:
+    problem = _url_problem(url, schemes=("https", "http"))
+    if not problem and ("?" in url or "#" in url):
+        problem = " (remove the ?query or #fragment)"
+    if problem:
+        return f"Server URL must be the portal's http:// or https:// base address{problem}."
+    return None
+
+
+def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Return a parenthesised reason the URL is unusable, or None."""
+    if not url:
+        return " (it is empty)"
+    if any(char.isspace() for char in url) or _has_control(url):
+        return " (it contains spaces or other invisible characters)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a malformed port
+    except ValueError:
+        return " (it is not a valid address)"
+    if parts.scheme.lower() not in schemes:
+        return f' (it starts with "{parts.scheme or url}")'
+    if not parts.hostname:
+        return " (the host name is missing)"
+    return None
+
+
+def _checksum_error(checksum: str) -> str | None:
+    if not checksum:
+        return "Signature checksum is required."
+    if any(char.isspace() for char in checksum):
+        return "Signature checksum must not contain spaces or line breaks; remove them."
+    if "+" in checksum or "/" in checksum:
+        return (
+            "Signature checksum looks like standard base64, but Android needs URL-safe base64: "
+            "replace + with - and / with _."
+        )
+    if not _BASE64URL.fullmatch(checksum):
+        return "Signature checksum must be URL-safe base64 (letters, digits, - and _)."
+    digest = _decode_base64url(checksum)
+    if digest is None:
+        return "Signature checksum is not valid base64: its length or its = padding is wrong."
+    return _digest_length_error(len(digest))
+
+
+def _decode_base64url(text: str) -> bytes | None:
+    body = text.rstrip("=")
+    padding = len(text) - len(body)
+    # Padding is optional, but if present it must be exactly what base64 requires.
+    if len(body) % 4 == 1 or (padding and padding != -len(body) % 4):
+        return None
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except binascii.Error:
+        return None
+
+
+def _digest_length_error(size: int) -> str | None:
+    if size == SHA256_BYTES:
+        return None
+    if size == SHA1_BYTES:
+        return (
+            "Signature checksum is a 20-byte SHA-1 digest, which is not accepted; use the "
+            "SHA-256 digest of the signing certificate (43 characters)."
+        )
+    return (
+        f"Signature checksum decodes to {size} bytes, but a SHA-256 digest of the signing "
+        f"certificate is {SHA256_BYTES} bytes (43 characters)."
+    )
+
+
+def _choice_error(label: str, value: str, choices: tuple[str, ...]) -> str | None:
+    if value in choices:
+        return None
+    return f"{label} must be one of {', '.join(choices)}."
+
+
+def _qr_id_error(qr_id: str) -> str | None:
+    if _QR_ID.fullmatch(qr_id):
+        return None
+    return "QR ID must be at least 8 characters of letters, digits, - and _."
+
+
+def _credential_errors(s: PayloadSettings) -> dict[str, str]:
+    if s.option == "ssp":
+        # A self-service QR is shared by many people, so it must carry no personal secret.
+        present = (("user", "User", s.user), ("otp", "One-time password", s.otp))
+        return {
+            field: f"{label} must be empty for a Self Service Portal QR code."
+            for field, label, value in present
+            if value
+        }
+    errors = {}
+    if not s.user or len(s.user) > 256 or _has_control(s.user):
+        errors["user"] = (
+            "User is required for Automatic Provisioning and must be 1–256 characters "
+            "without control characters."
+        )
+    if not s.otp or not _OTP.fullmatch(s.otp):
+        errors["otp"] = (
+            "One-time password is required for Automatic Provisioning and must be 4–64 "
+            "printable ASCII characters without spaces."
+        )
+    return errors
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)

@@ -1,0 +1,63 @@
+"""Run-time settings kept in the database; each singleton row has id 1."""
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from portal.database import UTCDateTime, db, utcnow
+
+OTP_ALPHABETS = {
+    "digits": "0123456789",
+    # Letters and digits without the look-alikes 0/O, 1/l/I, so OTPs can be read aloud or typed.
+    "alnum": "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz",
+    "upper": "23456789ABCDEFGHJKLMNPQRSTUVWXYZ",
+}
+
+
+class CompanionSettings(db.Model):
+    """The Companion app the QR installs. Absent row: the COMPANION_* environment seeds it."""
+
+    __tablename__ = "companion_settings"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="singleton"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True, default=1)
+    component_name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    download_url: so.Mapped[str] = so.mapped_column(sa.String(2048))
+    signature_checksum: so.Mapped[str] = so.mapped_column(sa.String(64))
+    leave_system_apps_enabled: so.Mapped[bool] = so.mapped_column(default=True)
+    enrollment_link_scheme: so.Mapped[str] = so.mapped_column(sa.String(32), default="companion")
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
+                                                       onupdate=utcnow)
+
+
+class OtpPolicy(db.Model):
+    """OTP defaults under Admin → Self Service Portal; validity NULL means unlimited."""
+
+    __tablename__ = "otp_policy"
+    __table_args__ = (
+        sa.CheckConstraint("id = 1", name="singleton"),
+        sa.CheckConstraint("length BETWEEN 6 AND 64", name="length_range"),
+        sa.CheckConstraint("alphabet IN ('digits', 'alnum', 'upper')", name="alphabet_known"),
+        sa.CheckConstraint("validity_hours IS NULL OR validity_hours BETWEEN 1 AND 87600",
+                           name="validity_range"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True, default=1)
+    length: so.Mapped[int] = so.mapped_column(default=12)
+    alphabet: so.Mapped[str] = so.mapped_column(sa.String(8), default="alnum")
+    validity_hours: so.Mapped[int | None] = so.mapped_column(default=72)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
+                                                       onupdate=utcnow)
+
+
+class Localization(db.Model):
+    """A language tag offered in the wizard; built-in ones cannot be deleted."""
+
+    __tablename__ = "localizations"
+    __table_args__ = (sa.CheckConstraint("length(tag) BETWEEN 2 AND 35", name="tag_length"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    tag: so.Mapped[str] = so.mapped_column(sa.String(35), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(64))
+    builtin: so.Mapped[bool] = so.mapped_column(default=False)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,82 @@
+"""The steps create_app runs: secret key, extensions, blueprints, commands."""
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def configure_secret_key(app: Flask) -> None:
+    """Use SECRET_KEY from the environment, or a key generated once into instance/.
+
+    Production must set it explicitly: a key that lives only on one machine's disk breaks
+    sessions and every encrypted secret as soon as a second machine serves the portal.
+    """
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("PORTAL_ENV") == "production":
+        raise ConfigurationError("SECRET_KEY must be set when PORTAL_ENV=production.")
+    path = Path(app.instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        app.config["SECRET_KEY"] = path.read_text().strip()
+        return
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    app.config["SECRET_KEY"] = key
+
+
+def register_extensions(app: Flask) -> None:
+    from portal import models  # noqa: F401  (every table, for Alembic and create_all)
+    from portal.database import configure_sqlite
+    from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_sqlite(engine)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app)
+    htmx.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+
+    from portal.web.session import configure_login
+    configure_login(app, login_manager)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.admin import bp as admin_bp
+    from portal.api import bp as api_bp
+    from portal.extensions import csrf
+    from portal.selfservice import bp as ssp_bp
+    from portal.web import errors, headers
+    from portal.web.health import bp as health_bp
+
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(ssp_bp, url_prefix="/ssp")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(health_bp)
+    # The Companion authenticates with a bearer token or a one-time credential in the body,
+    # never with a cookie, so there is no session for a cross-site request to ride on.
+    csrf.exempt(api_bp)
+    csrf.exempt(health_bp)
+    errors.register(app)
+    headers.register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from portal.cli import register
+    register(app)

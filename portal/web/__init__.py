@@ -1,0 +1,1 @@
+"""HTML glue shared by the admin console and the Self Service Portal."""

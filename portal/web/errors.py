@@ -1,0 +1,37 @@
+"""HTML error pages for browsers; the API registers its own JSON handlers."""
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.database import db
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("errors/csrf.html"), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if _wants_json():
+            from portal.api.errors import http_error_response
+            return http_error_response(error)
+        template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
+            "errors/generic.html"
+        response = error.get_response()
+        response.data = render_template(template, error=error)
+        response.content_type = "text/html; charset=utf-8"
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(error: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            from portal.api.errors import internal_error_response
+            return internal_error_response()
+        return render_template("errors/500.html"), 500

@@ -1,0 +1,155 @@
+"""The fixed test vocabulary: app, db, client, htmx_client, admin_client, make_* factories.
+
+The suite runs on an SQLite file by default and, unchanged, on PostgreSQL when
+TEST_DATABASE_URL is set. The schema is built once per run by the real Alembic migrations;
+each test then runs inside one outer transaction that is rolled back (domain functions'
+commits become savepoints), so tests never see each other's rows.
+"""
+import os
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as _FlaskSession
+
+from config import TestConfig, database_url
+from portal import create_app
+from portal.database import db as _db
+from portal.extensions import limiter
+
+ADMIN_PASSWORD = "correct horse battery"
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory) -> str:
+    """A database of our own for this test run (per xdist worker), migrated from empty."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        uri = _fresh_postgres_database(database_url(base), f"portal_test_{_worker_suffix()}")
+    else:
+        uri = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+    app = create_app(_config(uri, tmp_path_factory.mktemp("instance")))
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+    return uri
+
+
+def _fresh_postgres_database(uri: str, name: str) -> str:
+    url = sa.make_url(uri)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _config(uri: str, instance: Path, **overrides):
+    attrs = {"SQLALCHEMY_DATABASE_URI": uri, "INSTANCE_PATH": str(instance)}
+    attrs.update(overrides)
+    return type("RunConfig", (TestConfig,), attrs)
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    """Override in a test module (or with indirect parametrization) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def app(database_uri, tmp_path, config_overrides):
+    app = create_app(_config(database_uri, tmp_path, **config_overrides))
+    limiter.reset()
+    with app.app_context():
+        yield app
+        _db.engine.dispose()
+
+
+class _ConnectionSession(_FlaskSession):
+    """Flask-SQLAlchemy's get_bind picks the engine by table; the tests need our connection."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind
+
+
+@pytest.fixture
+def db(app):
+    """The database, inside a transaction that is rolled back after the test."""
+    connection = _db.engine.connect()
+    transaction = connection.begin()
+    original = _db.session
+    _db.session = _db._make_scoped_session(
+        {"bind": connection, "join_transaction_mode": "create_savepoint",
+         "class_": _ConnectionSession})
+    try:
+        yield _db
+    finally:
+        _db.session.remove()
+        _db.session = original
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture
+def htmx_client(app, db):
+    return app.test_client(environ_base={"HTTP_HX_REQUEST": "true"})
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def make_admin(db):
+    from portal.accounts.admins import create_admin
+
+    def make(username=None, password=ADMIN_PASSWORD, email=None, mail_recipient=False):
+        username = username or f"admin{secrets.token_hex(3)}"
+        return create_admin(username, email or f"{username}@example.com", password,
+                            mail_recipient=mail_recipient)
+    return make
+
+
+@pytest.fixture
+def make_user(db):
+    from portal.accounts.users import add_local_user
+
+    def make(username=None, password="user-password-1", email=None, display_name=None):
+        username = username or f"user{secrets.token_hex(3)}"
+        return add_local_user(username, email or f"{username}@example.com", password,
+                              display_name=display_name)
+    return make
+
+
+def sign_in(client, username, password=ADMIN_PASSWORD, next_url=None):
+    page = client.get("/admin/login")
+    data = {"username": username, "password": password,
+            "csrf_token": csrf_token_from(page.get_data(as_text=True))}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/admin/login", data=data)
+
+
+@pytest.fixture
+def admin_client(client, make_admin):
+    admin = make_admin()
+    response = sign_in(client, admin.username)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    client.admin = admin
+    return client
