@@ -3,7 +3,10 @@
 Each command prints one clear line and exits non-zero on bad input, with nothing half-written:
 the domain functions validate everything before they write, and own their transaction.
 """
+from functools import wraps
+
 import click
+import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup
 
@@ -13,6 +16,19 @@ from portal.licensing.seats import LicenseError
 
 def _fail(message: str) -> None:
     raise click.ClickException(message)
+
+
+def _database_errors(command):
+    """A database that is missing, not migrated or down gets one line, not a traceback."""
+    @wraps(command)
+    def wrapped(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            _fail(f"The database is not ready ({reason}); check DATABASE_URL and run "
+                  "'flask --app wsgi db upgrade'.")
+    return wrapped
 
 
 def register(app: Flask) -> None:
@@ -27,6 +43,7 @@ def register(app: Flask) -> None:
 @click.option("--email", required=True, help="The admin's email address.")
 @click.option("--password", help="At least 8 characters. Prompted for when left out.")
 @click.option("--mail-recipient", is_flag=True, help="Receives every automatic QR code by mail.")
+@_database_errors
 def create_admin_command(username, email, password, mail_recipient):
     """Create an admin of the Management Console."""
     from portal.accounts.admins import create_admin
@@ -46,6 +63,7 @@ licenses = AppGroup("licenses", help="Show or set the number of licenses.")
 
 @licenses.command("set")
 @click.argument("total", type=str)
+@_database_errors
 def licenses_set(total):
     """Set the total number of licenses."""
     from portal.licensing.seats import set_total
@@ -62,6 +80,7 @@ def licenses_set(total):
 
 
 @licenses.command("show")
+@_database_errors
 def licenses_show():
     """Show total, used, reserved and remaining licenses."""
     from portal.licensing.seats import figures
@@ -77,6 +96,7 @@ users = AppGroup("users", help="Manage local end users.")
 @click.option("--email", required=True, help="The user's email address.")
 @click.option("--password", help="At least 8 characters. Prompted for when left out.")
 @click.option("--display-name", help="The name shown to admins and on the device.")
+@_database_errors
 def users_add(username, email, password, display_name):
     """Add a local user who can sign in to the Self Service Portal."""
     from portal.accounts.users import add_local_user
@@ -91,6 +111,7 @@ def users_add(username, email, password, display_name):
 
 
 @click.command("quickstart")
+@_database_errors
 def quickstart_command():
     """Prepare a fresh install to be tried: a first admin and example Companion values."""
     from portal.accounts.admins import ensure_first_admin
