@@ -87,6 +87,7 @@ class TestConfig(Config):
     PORTAL_PUBLIC_URL = "https://portal.test"
     SESSION_COOKIE_SECURE = False
     REDIS_URL = None
+    PASSWORD_HASH_PROFILE = "cheapest"
     # Throttling has its own tests, which lower these limits explicitly.
     ADMIN_LOGIN_LIMIT = "1000 per minute"
     ADMIN_LOGIN_IP_LIMIT = "1000 per minute"
