@@ -59,9 +59,9 @@ def _config(uri: str, instance: Path, **overrides):
 
 
 @pytest.fixture
-def config_overrides() -> dict:
-    """Override in a test module (or with indirect parametrization) to change settings."""
-    return {}
+def config_overrides(request) -> dict:
+    """Override in a test module, or parametrize indirectly, to change settings."""
+    return getattr(request, "param", {})
 
 
 @pytest.fixture
@@ -105,7 +105,9 @@ def client(app, db):
 
 @pytest.fixture
 def htmx_client(app, db):
-    return app.test_client(environ_base={"HTTP_HX_REQUEST": "true"})
+    client = app.test_client()
+    client.environ_base["HTTP_HX_REQUEST"] = "true"
+    return client
 
 
 def csrf_token_from(html: str) -> str:

@@ -1,5 +1,5 @@
 """Flask-Login wiring for admins, with an htmx-aware unauthorized handler."""
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from flask import Response, redirect, request, url_for
 
@@ -8,15 +8,21 @@ from portal.extensions import htmx
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only a path on this site: no scheme, no host, no `//` or `\\` tricks."""
+    """Only a path on this site: no scheme, no host, no `//` or `\\` tricks, even once decoded."""
     if not target:
         return default
     target = target.strip()
-    parts = urlsplit(target)
-    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
-            or "\\" in target or any(ord(c) < 32 for c in target)):
+    # Checking the decoded form too keeps `/%2F%2Fevil` or `/%0d%0a...` from reaching a proxy
+    # or a later redirect that decodes it.
+    if not (_is_local_path(target) and _is_local_path(unquote(target))):
         return default
     return target
+
+
+def _is_local_path(path: str) -> bool:
+    # A path starting with one "/" has no scheme and no host; "//" and "\\" would start one.
+    return (path.startswith("/") and not path.startswith("//") and "\\" not in path
+            and not any(ord(c) < 32 or ord(c) == 127 for c in path))
 
 
 def configure_login(app, login_manager) -> None:

@@ -1,0 +1,115 @@
+"""Headless Chromium (Debian's, driven by Playwright) against the portal on a loopback port.
+
+The portal runs in another thread, which cannot see the rolled-back transaction of the `db`
+fixture, so these tests use a migrated SQLite file of their own with committed rows.
+"""
+import os
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from config import TestConfig
+from portal import create_app
+from portal.accounts.admins import create_admin
+from portal.database import db, utcnow
+from portal.licensing.models import LicensePool
+from portal.provisioning.models import QrCode
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FIGURES = {"total": 40, "used": 12, "reserved": 3, "remaining": 25}
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("live-portal")
+    config = type("LiveConfig", (TestConfig,), {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'portal.db'}", "INSTANCE_PATH": str(root)})
+    app = create_app(config)
+    admin = LiveServer(url="", username="browser-admin", password="browser admin password 1")
+    with app.app_context():
+        upgrade()
+        create_admin(admin.username, "browser-admin@example.com", admin.password)
+        _seed(qr_codes=26)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(f"http://127.0.0.1:{server.server_port}", admin.username, admin.password)
+    server.shutdown()
+    thread.join(timeout=5)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _seed(qr_codes: int) -> None:
+    """License figures that differ from each other, and one QR code more than fits on a page."""
+    db.session.execute(sa.update(LicensePool).where(LicensePool.id == 1).values(
+        total=FIGURES["total"], used=FIGURES["used"], reserved=FIGURES["reserved"]))
+    now = utcnow()
+    for i in range(qr_codes):
+        wifi = i % 3 == 0
+        db.session.add(QrCode(
+            public_id=f"BrowserQr{i:04d}", option="ssp", lang=("en", "de-CH", "fr")[i % 3],
+            network="wifi" if wifi else "mobile", wifi_ssid="Campus-Guest" if wifi else None,
+            wifi_security="NONE" if wifi else None, payload_enc="-", qr_version=19,
+            created_at=now - timedelta(hours=i)))
+    db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if os.environ.get("PORTAL_SKIP_BROWSER") == "1":
+        pytest.skip("PORTAL_SKIP_BROWSER=1 switches the browser tests off")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                  args=CHROMIUM_ARGS)
+        except Exception as error:  # a missing browser must fail the run, never pass silently
+            pytest.fail(f"Chromium did not start from {CHROMIUM} ({error}). Install it with "
+                        "`apt-get install chromium fonts-liberation`, or set "
+                        "PORTAL_SKIP_BROWSER=1 to skip the browser tests.")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url,
+                                  viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def console(page) -> list[str]:
+    """Every console message and uncaught error of the page, as text."""
+    messages = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: messages.append(f"pageerror: {error}"))
+    return messages
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,117 @@
+"""The admin console in a real browser: sign-in, htmx under our CSP, navigation, sign-out."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import FIGURES
+
+pytestmark = pytest.mark.browser
+
+CSP_VIOLATION = re.compile(r"Content Security Policy|Refused to", re.IGNORECASE)
+
+
+def _sign_in(page, username, password):
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _assert_clean(console):
+    assert [m for m in console if CSP_VIOLATION.search(m)] == []
+    assert [m for m in console if m.startswith(("error", "pageerror"))] == []
+
+
+@pytest.fixture(scope="module")
+def admin_cookies(browser, live_server) -> list:
+    """The cookies of one sign-in, so that each test does not pay for Argon2 again."""
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/admin/login")
+    _sign_in(page, live_server.username, live_server.password)
+    expect(page.get_by_role("heading", name="Pending")).to_be_visible()
+    cookies = context.cookies()
+    context.close()
+    return cookies
+
+
+@pytest.fixture
+def signed_in(page, admin_cookies):
+    page.context.add_cookies(admin_cookies)
+    page.goto("/admin/devices/pending")
+    expect(page.get_by_role("heading", name="Pending")).to_be_visible()
+    return page
+
+
+def test_anonymous_admin_signs_in_and_lands_on_pending_with_figures(page, console,
+                                                                    live_server, artifacts):
+    page.goto("/admin/devices/pending")
+    expect(page).to_have_url(re.compile(
+        r"/admin/login\?next=(/|%2F)admin(/|%2F)devices(/|%2F)pending$"))
+    page.screenshot(path=artifacts / "sign-in-1280x800.png")
+
+    _sign_in(page, live_server.username, live_server.password)
+
+    expect(page).to_have_url(re.compile(r"/admin/devices/pending$"))
+    expect(page.get_by_role("heading", name="Pending")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Devices", exact=True)).to_be_visible()
+    expect(nav.get_by_role("link", name="Pending", exact=True)).to_have_attribute(
+        "aria-current", "page")
+    for figure, value in FIGURES.items():
+        expect(page.locator(f'#license-figures dd[data-figure="{figure}"]')).to_have_text(
+            str(value))
+    assert page.evaluate("window.htmx.version").startswith("2.")
+    page.screenshot(path=artifacts / "pending-1280x800.png")
+    _assert_clean(console)
+
+
+def test_pending_page_fits_a_phone_screen(signed_in, console, artifacts):
+    signed_in.set_viewport_size({"width": 360, "height": 740})
+
+    signed_in.screenshot(path=artifacts / "pending-360x740.png")
+    signed_in.screenshot(path=artifacts / "pending-360x740-full.png", full_page=True)
+    assert signed_in.evaluate("document.documentElement.scrollWidth") <= 360
+    expect(signed_in.get_by_role("button", name="Sign out")).to_be_in_viewport()
+    _assert_clean(console)
+
+
+def test_next_page_swaps_only_the_table_and_pushes_the_url(signed_in, console):
+    signed_in.evaluate("document.querySelector('h1').dataset.marker = 'kept'")
+
+    signed_in.get_by_role("link", name="Next").click()
+
+    expect(signed_in.get_by_text("Page 2 of 2")).to_be_visible()
+    expect(signed_in).to_have_url(re.compile(r"/admin/devices/pending\?page=2$"))
+    # The heading is the same element: htmx swapped the table, not the page.
+    expect(signed_in.locator("h1[data-marker=kept]")).to_have_count(1)
+    signed_in.go_back()
+    expect(signed_in.get_by_text("Page 1 of 2")).to_be_visible()
+    _assert_clean(console)
+
+
+def test_sign_out_returns_to_sign_in_and_locks_the_console(signed_in, console, artifacts):
+    signed_in.set_viewport_size({"width": 360, "height": 740})
+
+    signed_in.get_by_role("button", name="Sign out").click()
+
+    expect(signed_in).to_have_url(re.compile(r"/admin/login$"))
+    expect(signed_in.get_by_role("heading", name="Management Console")).to_be_visible()
+    expect(signed_in.get_by_text("You are signed out.")).to_be_visible()
+    signed_in.screenshot(path=artifacts / "signed-out-360x740.png")
+    signed_in.goto("/admin/devices/pending")
+    expect(signed_in).to_have_url(re.compile(r"/admin/login\?next="))
+    _assert_clean(console)
+
+
+def test_wrong_password_is_shown_under_the_form_with_the_user_name_kept(page, console,
+                                                                        live_server):
+    page.goto("/admin/login")
+
+    _sign_in(page, live_server.username, "not the password")
+
+    expect(page.get_by_text("The user name or the password is wrong.")).to_be_visible()
+    expect(page.get_by_label("User name")).to_have_value(live_server.username)
+    expect(page.get_by_label("Password")).to_have_value("")
+    # Chromium logs the 422 document itself as a failed load; nothing else may appear.
+    _assert_clean([m for m in console if "status of 422" not in m])
