@@ -4,6 +4,7 @@ Each command prints one clear line and exits non-zero on bad input, with nothing
 the domain functions validate everything before they write, and own their transaction.
 """
 from functools import wraps
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -36,6 +37,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(licenses)
     app.cli.add_command(users)
     app.cli.add_command(quickstart_command)
+    app.cli.add_command(zero_touch)
+    app.cli.add_command(pending)
 
 
 @click.command("create-admin")
@@ -130,3 +133,67 @@ def quickstart_command():
     if seed_example_companion():
         click.echo("Companion settings: EXAMPLE values were filled in so you can try the whole "
                    "flow. Replace them under Admin → Companion before real devices scan a code.")
+
+
+zero_touch = AppGroup("zero-touch", help="The Zero-Touch / Knox list: devices the API refuses.")
+
+
+@zero_touch.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@_database_errors
+def zero_touch_import(file: Path):
+    """Add the serial numbers and IMEIs of FILE (one per line; CSV: the first field counts)."""
+    from portal.enrollment.zero_touch import ZeroTouchError, import_identifiers, read_lines
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        _fail(f"{file}: no such file.")
+    except OSError as exc:
+        _fail(f"{file}: cannot be read ({exc.strerror or type(exc).__name__}).")
+    try:
+        result = import_identifiers(read_lines(data), actor_type="operator", actor="operator")
+    except ZeroTouchError as exc:
+        _echo_rejected(exc.rejected)
+        _fail(f"{file}: {exc.message}")
+    click.echo(f"Added {result.added}, already listed {result.duplicates}, "
+               f"rejected {len(result.rejected)}.")
+    _echo_rejected(result.rejected)
+
+
+def _echo_rejected(rejected) -> None:
+    for line_no, _text, reason in rejected:
+        click.echo(f"line {line_no}: {reason}")
+
+
+@zero_touch.command("list")
+@click.option("--search", default="", help="Only identifiers containing this text.")
+@_database_errors
+def zero_touch_list(search):
+    """Print the serial numbers and IMEIs on the list, one per line."""
+    from portal.database import db
+    from portal.enrollment.zero_touch import search as search_entries
+    count = 0
+    for entry in db.session.scalars(search_entries(search)):
+        click.echo(f"{entry.identifier}\t{entry.kind}")
+        count += 1
+    click.echo(f"{count} on the list.", err=True)
+
+
+pending = AppGroup("pending", help="Pending enrollments of automatic QR codes.")
+
+
+@pending.command("expire")
+@click.option("--loop", "interval", type=click.IntRange(min=10), default=None, metavar="SECONDS",
+              help="Keep running, checking every SECONDS (for a service or a container).")
+@_database_errors
+def pending_expire(interval):
+    """End pending enrollments whose OTP expired and return their licenses."""
+    import time
+
+    from portal.enrollment.pending import expire_due
+    while True:
+        ended = expire_due()
+        click.echo(f"Expired {ended} pending enrollment{'s' if ended != 1 else ''}.")
+        if interval is None:
+            return
+        time.sleep(interval)

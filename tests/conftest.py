@@ -155,3 +155,29 @@ def admin_client(client, make_admin):
     assert response.status_code == 303, response.get_data(as_text=True)
     client.admin = admin
     return client
+
+
+@pytest.fixture
+def make_qr_code(db, make_user):
+    """Create a QR code through the domain function, with a Companion and licenses in place."""
+    from portal.licensing.seats import figures, set_total
+    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
+    from portal.settings.companion import seed_example_companion
+
+    seed_example_companion()
+
+    def make(option="auto", *, licenses=None, created_by=None, **overrides):
+        if licenses is not None:
+            set_total(licenses)
+        elif figures().total == 0:
+            set_total(100)
+        values = dict(option=option, lang="en", network="wifi", wifi_ssid="Corp-WLAN",
+                      wifi_security="WPA", wifi_password="correct-horse")
+        if option == "auto":
+            values.update(usage_count=1)
+            if "user" not in overrides:
+                values["user"] = make_user()
+        values.update(overrides)
+        return create_qr_code(QrCodeRequest(**values), created_by=created_by,
+                              server_url="https://portal.test")
+    return make

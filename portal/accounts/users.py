@@ -30,3 +30,23 @@ def add_local_user(username: str, email: str, password: str, *, display_name: st
         db.session.rollback()
         raise AccountError("username", f"A local user named '{username}' already exists.") from None
     return user
+
+
+def search_local_users(query: str, limit: int = 10) -> list[PortalUser]:
+    """Active local users whose name, display name or email contains the query."""
+    query = (query or "").strip()[:128]
+    if not query:
+        return []
+    pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    columns = (PortalUser.username, PortalUser.display_name, PortalUser.email)
+    return list(db.session.scalars(
+        sa.select(PortalUser)
+        .where(PortalUser.source == "local", PortalUser.active.is_(True),
+               sa.or_(*(sa.func.lower(column).like(pattern, escape="\\") for column in columns)))
+        .order_by(PortalUser.username).limit(limit)))
+
+
+def find_local_user(username: str) -> PortalUser | None:
+    return db.session.scalar(sa.select(PortalUser).where(
+        PortalUser.source == "local",
+        sa.func.lower(PortalUser.username) == (username or "").strip().lower()))

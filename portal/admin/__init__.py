@@ -1,6 +1,14 @@
 """Blueprint: the Management Console under /admin (HTML + htmx)."""
 from flask import Blueprint
 
+from portal.database import utcnow
+
 bp = Blueprint("admin", __name__)
 
-from portal.admin import auth, devices  # noqa: E402,F401
+
+@bp.context_processor
+def template_globals():
+    return {"now": utcnow}
+
+
+from portal.admin import auth, devices, qr_codes, settings  # noqa: E402,F401

@@ -79,6 +79,16 @@ def android_locale(tag: str) -> str:
     return "_".join(parts)
 
 
+def validate_companion(config: CompanionConfig) -> dict[str, str]:
+    """Return {field: message} for the Companion's component name, download URL and checksum."""
+    checks = {
+        "component_name": _component_name_error(config.component_name or ""),
+        "download_url": _download_url_error(config.download_url or ""),
+        "signature_checksum": _checksum_error(config.signature_checksum or ""),
+    }
+    return {field: message for field, message in checks.items() if message}
+
+
 def validate_settings(s: PayloadSettings) -> dict[str, str]:
     """Return {field: message} for every problem; {} when build_payload will succeed."""
     errors = {}

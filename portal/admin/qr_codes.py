@@ -1,0 +1,161 @@
+"""Devices → Pending → Advanced QR-Code Provisioning: the wizard, review, downloads, revoke."""
+import sqlalchemy as sa
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.accounts.decorators import admin_required
+from portal.accounts.users import search_local_users
+from portal.admin import bp
+from portal.admin.forms import EmptyForm, QrCodeForm
+from portal.database import db
+from portal.enrollment.pending import (AlreadyRevoked, current_figures, pending_counts,
+                                      pending_enrollments)
+from portal.enrollment.pending import revoke_qr_code as revoke
+from portal.extensions import htmx
+from portal.provisioning import qr as qr_images
+from portal.provisioning import review
+from portal.provisioning.models import QrCode
+from portal.provisioning.qr_codes import ProvisioningError
+from portal.provisioning.qr_codes import create_qr_code as create
+from portal.provisioning.qr_codes import payload_text, view_otp
+from portal.settings import companion, localizations
+from portal.web.htmx import render
+from portal.web.pagination import paginate
+
+
+def _form() -> QrCodeForm:
+    form = QrCodeForm()
+    form.lang.choices = [(loc.tag, f"{loc.name} ({loc.tag})")
+                         for loc in localizations.all_localizations()]
+    return form
+
+
+def _wizard(form: QrCodeForm, status: int = 200):
+    config = companion.current()
+    context = {"form": form, "figures": current_figures(), "companion": config,
+               "example_companion": companion.is_example(config)}
+    return render("admin/qr_codes/new.html", "admin/qr_codes/_form.html", **context), status
+
+
+@bp.get("/devices/pending/new")
+@admin_required
+def new_qr_code():
+    return _wizard(_form())
+
+
+@bp.post("/devices/pending/new/form")
+@admin_required
+def qr_code_form():
+    """Re-render the wizard for the choices made so far (htmx swaps; no validation)."""
+    form = _form()
+    form.validate_on_submit()
+    _clear_errors(form)
+    return _wizard(form)
+
+
+@bp.post("/devices/pending")
+@admin_required
+def create_qr_code():
+    form = _form()
+    if "refresh" in request.form:  # the "Update form" button of the no-JavaScript path
+        form.validate_on_submit()
+        _clear_errors(form)
+        return _wizard(form)
+    if not form.validate_on_submit():
+        return _wizard(form, 422)
+    try:
+        qr_code = create(form.to_request(),
+                         created_by=current_user,
+                         server_url=current_app.config["PORTAL_PUBLIC_URL"])
+    except ProvisioningError as exc:
+        form.add_errors(exc.errors)
+        return _wizard(form, 422)
+    flash("The QR code was saved.", "info")
+    return _go(url_for("admin.qr_code", public_id=qr_code.public_id))
+
+
+def _clear_errors(form: QrCodeForm) -> None:
+    for field in form:
+        field.errors = []
+
+
+@bp.get("/users/search")
+@admin_required
+def search_users():
+    users = search_local_users(request.args.get("username", ""))
+    return render_template("admin/qr_codes/_user_results.html", users=users,
+                           query=request.args.get("username", ""))
+
+
+def _load(public_id: str) -> QrCode:
+    return db.first_or_404(sa.select(QrCode).where(QrCode.public_id == public_id))
+
+
+@bp.get("/qr-codes/<public_id>")
+@admin_required
+def qr_code(public_id):
+    qr = _load(public_id)
+    return render_template("admin/qr_codes/detail.html", qr=qr, info=review.summary(qr),
+                           form=EmptyForm())
+
+
+@bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")
+@admin_required
+def qr_code_image(public_id, kind):
+    qr = _load(public_id)
+    text = payload_text(qr)
+    body = qr_images.render_png(text) if kind == "png" else qr_images.render_svg(text)
+    response = Response(body, mimetype="image/png" if kind == "png" else "image/svg+xml")
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="qr-code-{qr.public_id}.{kind}"')
+    return response
+
+
+@bp.get("/qr-codes/<public_id>/print")
+@admin_required
+def print_qr_code(public_id):
+    qr = _load(public_id)
+    return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr))
+
+
+@bp.post("/qr-codes/<public_id>/otp")
+@admin_required
+def view_qr_code_otp(public_id):
+    qr = _load(public_id)
+    if qr.option != "auto" or not EmptyForm().validate_on_submit():
+        abort(400)
+    otp = view_otp(qr, viewed_by=current_user)
+    page = paginate(pending_enrollments(qr), request.args.get("page", 1, type=int), 50)
+    return render("admin/qr_codes/otp.html", "admin/qr_codes/_otp.html", qr=qr, otp=otp,
+                  page=page, counts=pending_counts(qr), form=EmptyForm())
+
+
+@bp.get("/qr-codes/<public_id>/revoke")
+@admin_required
+def confirm_revoke_qr_code(public_id):
+    qr = _load(public_id)
+    return render_template("admin/qr_codes/revoke.html", qr=qr, form=EmptyForm(),
+                           counts=pending_counts(qr))
+
+
+@bp.post("/qr-codes/<public_id>/revoke")
+@admin_required
+def revoke_qr_code(public_id):
+    qr = _load(public_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        released = revoke(qr, revoked_by=current_user)
+        flash(f"The QR code was revoked; {released} license{'s' if released != 1 else ''} "
+              "returned to the pool.", "info")
+    except AlreadyRevoked as exc:
+        flash(str(exc), "error")
+    return _go(url_for("admin.qr_code", public_id=qr.public_id))
+
+
+def _go(target: str):
+    """After a successful POST: 303 for browsers and boosted forms, HX-Redirect for htmx."""
+    if htmx and not htmx.boosted:
+        return Response(status=204, headers={"HX-Redirect": target})
+    return redirect(target, 303)

@@ -1,0 +1,88 @@
+"""Pending enrollments: expiry and revocation, which return their licenses to the pool."""
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm  # noqa: F401  (joinedload)
+
+from portal.audit.log import record
+from portal.database import db, utcnow
+from portal.enrollment.models import PendingEnrollment
+from portal.licensing import seats
+from portal.provisioning.models import QrCode
+
+
+class AlreadyRevoked(ValueError):
+    pass
+
+
+def _end_pending(where, state: str, now: datetime) -> int:
+    # The state='pending' condition makes each row end exactly once, even when two processes
+    # expire or revoke at the same moment; rowcount is what this transaction really ended.
+    result = db.session.execute(
+        sa.update(PendingEnrollment)
+        .where(PendingEnrollment.state == "pending", where)
+        .values(state=state, ended_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount:
+        seats.release_reserved(result.rowcount)
+    return result.rowcount
+
+
+def expire_due(now: datetime | None = None) -> int:
+    """End every pending enrollment whose OTP has expired and release its license; commits."""
+    now = now or utcnow()
+    due = db.session.scalar(sa.select(PendingEnrollment.id).where(
+        PendingEnrollment.state == "pending", PendingEnrollment.expires_at < now).limit(1))
+    if due is None:
+        db.session.rollback()
+        return 0
+    ended = _end_pending(PendingEnrollment.expires_at < now, "expired", now)
+    if ended:
+        record("pending.expire", actor_type="system", count=ended)
+    db.session.commit()
+    return ended
+
+
+def current_figures() -> seats.Figures:
+    """The license figures after expired OTPs have given their licenses back."""
+    expire_due()
+    return seats.figures()
+
+
+def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
+    """Revoke a QR from now on; its unused pending enrollments end and free their licenses.
+
+    Returns how many pending enrollments ended; raises AlreadyRevoked.
+    """
+    now = utcnow()
+    marked = db.session.execute(
+        sa.update(QrCode).where(QrCode.id == qr_code.id, QrCode.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_by_id=revoked_by.id if revoked_by else None)
+        .execution_options(synchronize_session=False))
+    if marked.rowcount != 1:
+        db.session.rollback()
+        raise AlreadyRevoked("This QR code was already revoked.")
+    ended = _end_pending(PendingEnrollment.qr_code_id == qr_code.id, "revoked", now)
+    record("qr_code.revoke", actor_type="admin" if revoked_by else "operator",
+           actor=revoked_by.username if revoked_by else "operator", target=qr_code.public_id,
+           released=ended)
+    db.session.commit()
+    db.session.refresh(qr_code)
+    return ended
+
+
+def pending_enrollments(qr_code: QrCode) -> sa.Select:
+    """The QR's pending enrollments, oldest first, with the device that used each (one query)."""
+    return (sa.select(PendingEnrollment).where(PendingEnrollment.qr_code_id == qr_code.id)
+            .options(sa.orm.joinedload(PendingEnrollment.device))
+            .order_by(PendingEnrollment.id))
+
+
+def pending_counts(qr_code: QrCode) -> dict[str, int]:
+    """How many of the QR's pending enrollments are in each state."""
+    rows = db.session.execute(
+        sa.select(PendingEnrollment.state, sa.func.count())
+        .where(PendingEnrollment.qr_code_id == qr_code.id).group_by(PendingEnrollment.state))
+    counts = {"pending": 0, "used": 0, "expired": 0, "revoked": 0}
+    counts.update({state: count for state, count in rows})
+    return counts

@@ -1,0 +1,224 @@
+"""Creating QR codes: validation, the frozen payload, pending enrollments and licenses."""
+import dataclasses
+import secrets
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from portal import vault
+from portal.accounts.models import AdminUser, PortalUser
+from portal.accounts.users import find_local_user
+from portal.audit.log import record
+from portal.database import db, utcnow
+from portal.enrollment import otp as otps
+from portal.enrollment.models import PendingEnrollment
+from portal.enrollment.pending import expire_due
+from portal.licensing import seats
+from portal.mail.outbox import queue_for_qr_code
+from portal.provisioning.models import QrCode
+from portal.provisioning.payload import (PayloadSettings, build_payload, encode_payload,
+                                         validate_settings)
+from portal.provisioning.qr import qr_version
+from portal.settings import companion, localizations, otp_policy
+
+MAX_USAGE_COUNT = 10_000
+UNLIMITED = "unlimited"
+# Payload validation fields → the wizard's form fields.
+_FIELD_NAMES = {"ssid": "wifi_ssid", "security_type": "wifi_security",
+                "password": "wifi_password", "lang": "lang", "user": "user"}
+
+
+class ProvisioningError(ValueError):
+    """The QR code cannot be created; .errors maps form fields to messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class QrCodeRequest:
+    option: str                       # "ssp" | "auto"
+    lang: str
+    network: str                      # "wifi" | "mobile"
+    wifi_ssid: str | None = None
+    wifi_security: str | None = None  # "WPA" | "WEP" | "NONE"
+    wifi_password: str | None = None
+    wifi_hidden: bool = False
+    user: PortalUser | None = field(default=None, compare=False)
+    username: str | None = None       # a local user's name, when `user` is not given
+    usage_count: int | None = None
+    send_to_user: bool = False
+    alternative_email: str | None = None
+    # None: the OTP policy's default; "unlimited"; or a number of hours.
+    otp_validity: int | str | None = None
+
+
+def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
+                   server_url: str) -> QrCode:
+    """Create a QR code in one transaction: for Automatic Provisioning also its Usage Count
+    pending enrollments, reserving one license each, and its mail in the outbox.
+
+    Raises ProvisioningError (nothing written) on bad input or when too few licenses remain.
+    """
+    expire_due()
+    if request.user is None and request.username and request.option == "auto":
+        request = dataclasses.replace(request, user=find_local_user(request.username))
+    companion_config = companion.current()
+    errors = validate_request(request, companion_config, server_url)
+    if errors:
+        raise ProvisioningError(errors)
+    now, policy = utcnow(), otp_policy.current()
+    otp = otps.generate(policy.length, policy.alphabet) if request.option == "auto" else None
+    qr_code = QrCode(public_id=secrets.token_urlsafe(9), option=request.option, lang=request.lang,
+                     network=request.network, created_by_id=created_by.id if created_by else None,
+                     created_at=now, send_to_user=request.send_to_user,
+                     alternative_email=request.alternative_email or None)
+    settings = _settings(request, qr_code.public_id, otp, companion_config, server_url)
+    text = encode_payload(build_payload(settings))
+    qr_code.payload_enc, qr_code.qr_version = vault.encrypt(text), qr_version(text)
+    _apply_network(qr_code, request)
+    if otp is not None:
+        qr_code.user_id, qr_code.usage_count = request.user.id, request.usage_count
+        qr_code.otp_enc, qr_code.otp_hash = vault.encrypt(otp), otps.keyed_hash(otp)
+        qr_code.otp_expires_at = otps.expires_at(_validity_hours(request, policy), now)
+    db.session.add(qr_code)
+    db.session.flush()
+    if request.option == "auto":
+        _reserve_pending(qr_code, request.usage_count)
+    queue_for_qr_code(qr_code, request.user)
+    record("qr_code.create", actor_type="admin" if created_by else "operator",
+           actor=created_by.username if created_by else "operator", target=qr_code.public_id,
+           option=request.option, usage_count=request.usage_count, network=request.network,
+           lang=request.lang)
+    db.session.commit()
+    return qr_code
+
+
+def validate_request(request: QrCodeRequest, companion_config, server_url: str) -> dict:
+    """Every problem with the request at once, by form field; {} when it can be saved."""
+    errors = _request_errors(request)
+    if companion_config is None:
+        errors["companion"] = ("The Companion is not configured yet: set it under "
+                               "Admin → Companion.")
+        return errors
+    # Placeholders of the real lengths, so the size check sees the payload as it will be.
+    placeholder_otp = "x" * otp_policy.current().length if request.option == "auto" else None
+    settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url)
+    for name, message in _form_errors(validate_settings(settings)).items():
+        errors.setdefault(name, message)
+    return errors
+
+
+def _request_errors(request: QrCodeRequest) -> dict[str, str]:
+    errors = {}
+    if request.option not in ("ssp", "auto"):
+        errors["option"] = "Choose Self Service Portal or Automatic Provisioning."
+    if not localizations.is_known(request.lang):
+        errors["lang"] = "Choose one of the localizations listed under Admin → Localizations."
+    if request.network not in ("wifi", "mobile"):
+        errors["network"] = "Choose Wi-Fi or Mobile data."
+    if request.alternative_email:
+        try:
+            validate_email(request.alternative_email, check_deliverability=False)
+        except EmailNotValidError:
+            errors["alternative_email"] = "Enter a valid email address, such as it@example.com."
+    if request.option == "auto":
+        errors.update(_auto_errors(request))
+    return errors
+
+
+def _auto_errors(request: QrCodeRequest) -> dict[str, str]:
+    errors = {}
+    if request.user is None and request.username:
+        errors["user"] = f"No local user is named '{request.username}'."
+    elif request.user is None:
+        errors["user"] = "Choose the user the devices are enrolled for."
+    elif not request.user.active:
+        errors["user"] = f"The user '{request.user.username}' is disabled."
+    remaining = seats.figures().remaining
+    count = request.usage_count
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        errors["usage_count"] = "Usage Count must be a whole number, 1 or more."
+    elif count > min(remaining, MAX_USAGE_COUNT):
+        errors["usage_count"] = _too_few_licenses(count, remaining)
+    validity = request.otp_validity
+    if validity not in (None, UNLIMITED) and (
+            not isinstance(validity, int) or isinstance(validity, bool)
+            or not 1 <= validity <= 87600):
+        errors["otp_validity"] = "The OTP validity must be 1 to 87,600 hours, or Unlimited."
+    return errors
+
+
+def _too_few_licenses(count: int, remaining: int) -> str:
+    if remaining == 0:
+        return "No licenses remain: free some or add licenses before creating this QR code."
+    if count > MAX_USAGE_COUNT and remaining >= MAX_USAGE_COUNT:
+        return f"Usage Count can be at most {MAX_USAGE_COUNT:,} per QR code."
+    return (f"Usage Count {count} is more than the {remaining} "
+            f"license{'s' if remaining != 1 else ''} that remain; enter 1 to {remaining}.")
+
+
+def _validity_hours(request: QrCodeRequest, policy) -> int | None:
+    if request.otp_validity is None:
+        return policy.validity_hours
+    return None if request.otp_validity == UNLIMITED else request.otp_validity
+
+
+def _settings(request, qr_id, otp, companion_config, server_url) -> PayloadSettings:
+    user = request.user.username if request.user is not None and otp else None
+    return PayloadSettings(
+        companion=companion_config, server_url=server_url, option=request.option, qr_id=qr_id,
+        lang=request.lang, network=request.network, wifi_ssid=request.wifi_ssid,
+        wifi_security_type=request.wifi_security, wifi_password=request.wifi_password or None,
+        wifi_hidden=request.wifi_hidden, user=user, otp=otp)
+
+
+def _form_errors(payload_errors: dict[str, str]) -> dict[str, str]:
+    errors = {}
+    for name, message in payload_errors.items():
+        if name in ("component_name", "download_url", "signature_checksum"):
+            errors["companion"] = ("The Companion settings are not valid for a QR code: "
+                                   f"{message} Correct them under Admin → Companion.")
+        elif name in ("option", "network", "qr_id", "otp"):
+            continue  # checked (or generated) by the portal itself, not typed by the admin
+        else:
+            errors[_FIELD_NAMES.get(name, "__all__")] = message
+    return errors
+
+
+def _apply_network(qr_code: QrCode, request: QrCodeRequest) -> None:
+    if request.network != "wifi":
+        return
+    qr_code.wifi_ssid, qr_code.wifi_security = request.wifi_ssid, request.wifi_security
+    qr_code.wifi_hidden = request.wifi_hidden
+    if request.wifi_security != "NONE":
+        qr_code.wifi_password_enc = vault.encrypt(request.wifi_password)
+
+
+def _reserve_pending(qr_code: QrCode, count: int) -> None:
+    # The conditional UPDATE is the real guard: two admins saving at once cannot both take
+    # the last licenses, whatever the check above saw a moment ago.
+    if not seats.reserve(count):
+        remaining = seats.figures().remaining
+        db.session.rollback()
+        raise ProvisioningError({"usage_count": _too_few_licenses(count, remaining)})
+    db.session.execute(sa.insert(PendingEnrollment), [
+        {"qr_code_id": qr_code.id, "state": "pending", "expires_at": qr_code.otp_expires_at,
+         "created_at": qr_code.created_at} for _ in range(count)])
+
+
+def payload_text(qr_code: QrCode) -> str:
+    """The exact text inside the QR code (it holds secrets: only for rendering)."""
+    return vault.decrypt(qr_code.payload_enc)
+
+
+def view_otp(qr_code: QrCode, *, viewed_by: AdminUser) -> str:
+    """Decrypt the QR's OTP for View OTP, and record who looked."""
+    if qr_code.otp_enc is None:
+        raise ValueError("A Self Service Portal QR code has no OTP.")
+    record("qr_code.view_otp", actor_type="admin", actor=viewed_by.username,
+           target=qr_code.public_id)
+    db.session.commit()
+    return vault.decrypt(qr_code.otp_enc)

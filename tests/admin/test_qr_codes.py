@@ -1,0 +1,271 @@
+"""The Advanced QR-Code Provisioning wizard, review page, downloads, View OTP and Revoke."""
+import io
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+import zxingcpp
+from PIL import Image
+
+from portal.audit.models import AuditEvent
+from portal.licensing.seats import figures, set_total
+from portal.provisioning.models import QrCode
+from portal.provisioning.qr_codes import payload_text
+from portal.settings.companion import seed_example_companion
+from tests.conftest import csrf_token_from
+
+NEW = "/admin/devices/pending/new"
+CREATE = "/admin/devices/pending"
+REFRESH = "/admin/devices/pending/new/form"
+
+
+@pytest.fixture
+def wizard(admin_client, make_user, db):
+    seed_example_companion()
+    set_total(20)
+    make_user("alice", email="alice@example.com", display_name="Alice Smith")
+    page = admin_client.get(NEW)
+    admin_client.token = csrf_token_from(page.get_data(as_text=True))
+    return admin_client
+
+
+def auto_form(client, **overrides):
+    data = {"csrf_token": client.token, "option": "auto", "user_type": "local",
+            "username": "alice", "lang": "de-CH", "usage_count": "3", "network": "wifi",
+            "wifi_ssid": "Corp-WLAN", "wifi_security": "WPA", "wifi_password": "correct-horse"}
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def qr_count(db):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(QrCode))
+
+
+def test_wizard_page_has_every_named_control_with_a_real_label(wizard):
+    html = wizard.get(NEW).get_data(as_text=True)
+    assert "<h1>Advanced QR-Code Provisioning</h1>" in html
+    for name in ("Self Service Portal", "Automatic Provisioning", "Localization", "Wi-Fi",
+                 "Mobile data", "SSID", "Security Type", "Password",
+                 "Send Notification to Alternative Address", "Save"):
+        assert name in html, name
+    for control_id in re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', html):
+        if control_id != "csrf_token":
+            assert f'for="{control_id}"' in html, control_id
+    assert "Zero-Touch" in html and "Knox" in html
+    assert "reusable" in html and "sends no mail" in html
+    assert "out-of-box screens are not all localized" in html
+
+
+def test_choosing_automatic_provisioning_swaps_in_the_user_fields_as_a_fragment(wizard):
+    response = wizard.post(REFRESH, data={"csrf_token": wizard.token, "option": "auto",
+                                          "lang": "en", "network": "wifi"},
+                           headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<form id="qr-code-form"')
+    for name in ("User Type", "LDAP", "Local", "Usage Count", "Send QR-Code to User",
+                 "Define OTP"):
+        assert name in html, name
+    assert 'class="error"' not in html  # a swap is not a validation
+
+
+def test_choosing_mobile_data_removes_wifi_fields_and_explains_the_requirements(wizard):
+    html = wizard.post(REFRESH, data={"csrf_token": wizard.token, "option": "ssp",
+                                      "lang": "en", "network": "mobile"},
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="wifi_ssid"' not in html
+    assert "SIM or eSIM" in html and "Android 13" in html
+
+
+def test_define_otp_swaps_in_unlimited_and_hours(wizard):
+    html = wizard.post(REFRESH, data=auto_form(wizard, define_otp="y"),
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="otp_unlimited"' in html and 'id="otp_validity_hours"' in html
+    html = wizard.post(REFRESH, data=auto_form(wizard, define_otp="y", otp_unlimited="y"),
+                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="otp_validity_hours"' not in html
+
+
+def test_without_javascript_update_form_re_renders_and_saves_nothing(wizard, db):
+    response = wizard.post(CREATE, data={"csrf_token": wizard.token, "option": "auto",
+                                         "lang": "en", "network": "wifi", "refresh": "1"})
+    assert response.status_code == 200
+    assert "User Type" in response.get_data(as_text=True)
+    assert qr_count(db) == 0
+
+
+def test_saving_an_automatic_qr_redirects_to_its_review_page(wizard, db):
+    response = wizard.post(CREATE, data=auto_form(wizard))
+    assert response.status_code == 303
+    qr = db.session.scalar(sa.select(QrCode))
+    assert response.headers["Location"].endswith(f"/admin/qr-codes/{qr.public_id}")
+    assert (qr.option, qr.lang, qr.usage_count, qr.user.username) == ("auto", "de-CH", 3,
+                                                                      "alice")
+    assert figures().reserved == 3
+    review = wizard.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The QR code was saved." in review and "QR version" in review
+
+
+def test_htmx_save_answers_hx_redirect(wizard, db):
+    response = wizard.post(CREATE, data=auto_form(wizard), headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"].startswith("/admin/qr-codes/")
+
+
+BAD_INPUT = {
+    "short WPA password": ({"wifi_password": "1234567"}, "wifi_password", "8–63"),
+    "33-byte SSID": ({"wifi_ssid": "S" * 33}, "wifi_ssid", "32"),
+    "WEP key of 6": ({"wifi_security": "WEP", "wifi_password": "abcdef"}, "wifi_password",
+                     "WEP"),
+    "password with None": ({"wifi_security": "NONE", "wifi_password": "x"}, None, None),
+    "usage count above remaining": ({"usage_count": "21"}, "usage_count", "20 licenses"),
+    "usage count zero": ({"usage_count": "0"}, "usage_count", "1 or more"),
+    "usage count text": ({"usage_count": "many"}, "usage_count", "integer"),
+    "unknown user": ({"username": "mallory"}, "username", "No local user is named"),
+    "no user": ({"username": ""}, "username", "Choose the local user"),
+    "LDAP without directory": ({"user_type": "ldap"}, "username", "No directory is configured"),
+    "bad alternative address": ({"send_alternative": "y", "alternative_email": "it@"},
+                                "alternative_email", "valid email"),
+    "missing alternative address": ({"send_alternative": "y"}, "alternative_email",
+                                    "Enter the alternative address"),
+    "unknown localization": ({"lang": "xx"}, "lang", "Not a valid choice"),
+    "OTP hours zero": ({"define_otp": "y", "otp_validity_hours": "0"}, "otp_validity_hours",
+                       "87,600"),
+    "OTP hours missing": ({"define_otp": "y"}, "otp_validity_hours", "Unlimited"),
+}
+
+
+@pytest.mark.parametrize("overrides,field,fragment", BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_is_shown_next_to_its_field_with_422_and_nothing_saved(
+        wizard, db, overrides, field, fragment):
+    response = wizard.post(CREATE, data=auto_form(wizard, **overrides),
+                           headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    if field is None:  # a password typed for an open network is simply not used
+        assert response.status_code == 204
+        return
+    assert response.status_code == 422, html
+    assert html.lstrip().startswith('<form id="qr-code-form"')
+    block = re.search(rf'id="{field}-field".*?(?=id="[a-z_]+-field"|</form>)', html, re.S)
+    assert block and fragment in block.group(0), html
+    assert 'value="Corp-WLAN"' in html or overrides.get("wifi_ssid")  # typed values kept
+    assert qr_count(db) == 0 and figures().reserved == 0
+
+
+def test_plain_post_with_errors_gets_the_whole_page_with_422(wizard, db):
+    response = wizard.post(CREATE, data=auto_form(wizard, wifi_password="short"))
+    assert response.status_code == 422
+    assert "<html" in response.get_data(as_text=True)
+
+
+def test_missing_csrf_token_is_refused(wizard, db):
+    response = wizard.post(CREATE, data=auto_form(wizard, csrf_token=None))
+    assert response.status_code == 400 and qr_count(db) == 0
+
+
+def test_active_search_lists_matching_local_users(wizard):
+    html = wizard.get("/admin/users/search?username=ali",
+                      headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="user-results"')
+    assert '<option value="alice">' in html and "Alice Smith" in html
+    html = wizard.get("/admin/users/search?username=zzz").get_data(as_text=True)
+    assert "No local user matches" in html
+
+
+@pytest.fixture
+def saved(wizard, db):
+    wizard.post(CREATE, data=auto_form(wizard, send_alternative="y",
+                                       alternative_email="it@example.com"))
+    return db.session.scalar(sa.select(QrCode))
+
+
+def test_png_download_decodes_to_exactly_the_payload(wizard, saved):
+    response = wizard.get(f"/admin/qr-codes/{saved.public_id}/qr-code.png?download=1")
+    assert response.mimetype == "image/png"
+    assert "attachment" in response.headers["Content-Disposition"]
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(response.data)))[0].text
+    assert decoded == payload_text(saved)
+    assert json.loads(decoded)["android.app.extra.PROVISIONING_LOCALE"] == "de_CH"
+
+
+def test_svg_download_is_an_svg_attachment(wizard, saved):
+    response = wizard.get(f"/admin/qr-codes/{saved.public_id}/qr-code.svg?download=1")
+    assert response.mimetype == "image/svg+xml" and b"<svg" in response.data
+    assert f"qr-code-{saved.public_id}.svg" in response.headers["Content-Disposition"]
+
+
+def test_review_page_masks_the_wifi_password_and_the_otp(wizard, saved):
+    html = wizard.get(f"/admin/qr-codes/{saved.public_id}").get_data(as_text=True)
+    otp = json.loads(payload_text(saved))["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"][
+        "otp"]
+    assert "correct-horse" not in html and otp not in html
+    assert "PROVISIONING_WIFI_SSID" in html and "Corp-WLAN" in html
+    assert "View OTP" in html and "Revoke" in html and "Download QR-Code" in html
+
+
+def test_dense_codes_get_a_warning(wizard, saved, db):
+    html = wizard.get(f"/admin/qr-codes/{saved.public_id}").get_data(as_text=True)
+    assert "hard to scan" not in html
+    db.session.execute(sa.update(QrCode).where(QrCode.id == saved.id).values(qr_version=27))
+    db.session.commit()
+    html = wizard.get(f"/admin/qr-codes/{saved.public_id}").get_data(as_text=True)
+    assert "QR version 27" in html and "hard to scan" in html
+
+
+def test_print_sheet_has_the_instructions_the_expiry_and_the_localization(wizard, saved):
+    html = wizard.get(f"/admin/qr-codes/{saved.public_id}/print").get_data(as_text=True)
+    assert "six times" in html and "Scan this QR code" in html and "Companion" in html
+    assert saved.otp_expires_at.strftime("%Y-%m-%d") in html
+    assert 'lang="de-CH"' in html and "print.css" in html
+    assert f"/admin/qr-codes/{saved.public_id}/qr-code.svg" in html
+
+
+def test_view_otp_shows_the_otp_and_pending_enrollments_and_is_audited(wizard, saved, db):
+    assert wizard.get(f"/admin/qr-codes/{saved.public_id}/otp").status_code == 405
+    assert wizard.post(f"/admin/qr-codes/{saved.public_id}/otp").status_code == 400
+    response = wizard.post(f"/admin/qr-codes/{saved.public_id}/otp",
+                           data={"csrf_token": wizard.token}, headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    otp = json.loads(payload_text(saved))["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"][
+        "otp"]
+    assert html.lstrip().startswith('<div id="otp-list"')
+    assert f'<code id="otp-value">{otp}</code>' in html
+    assert html.count("<td>pending</td>") == 3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "qr_code.view_otp")) == 1
+
+
+def test_revoke_asks_first_then_returns_the_licenses(wizard, saved):
+    html = wizard.get(f"/admin/qr-codes/{saved.public_id}").get_data(as_text=True)
+    assert "hx-confirm=" in html
+    confirm = wizard.get(f"/admin/qr-codes/{saved.public_id}/revoke").get_data(as_text=True)
+    assert "3 unused pending enrollments" in confirm
+    response = wizard.post(f"/admin/qr-codes/{saved.public_id}/revoke",
+                           data={"csrf_token": wizard.token})
+    assert response.status_code == 303
+    page = wizard.get(response.headers["Location"]).get_data(as_text=True)
+    assert "3 licenses returned" in page and "Revoked" in page
+    assert figures().reserved == 0
+
+
+def test_pending_page_lists_searches_and_pages_with_the_license_figures(wizard, db):
+    for index in range(27):
+        wizard.post(CREATE, data=auto_form(wizard, usage_count=None,
+                                           option="ssp", wifi_ssid=f"Net-{index:02d}"))
+    html = wizard.get("/admin/devices/pending").get_data(as_text=True)
+    assert 'data-figure="remaining">20<' in html and "Page 1 of 2" in html
+    html = wizard.get("/admin/devices/pending?page=2").get_data(as_text=True)
+    assert "Net-00" in html and "Net-26" not in html
+    fragment = wizard.get("/admin/devices/pending?q=net-13",
+                          headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="qr-code-table"')
+    assert "Net-13" in fragment and "Net-12" not in fragment
+    assert "No QR code matches" in wizard.get("/admin/devices/pending?q=zzz").get_data(
+        as_text=True)
+
+
+def test_without_a_companion_the_wizard_links_to_its_settings(admin_client, db):
+    html = admin_client.get(NEW).get_data(as_text=True)
+    assert "The Companion is not configured yet" in html
+    assert "/admin/settings/companion" in html
