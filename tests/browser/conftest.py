@@ -4,7 +4,8 @@ The portal runs in another thread, which cannot see the rolled-back transaction 
 fixture, so these tests use a migrated SQLite file of their own with committed rows.
 """
 import os
-import threading
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -12,14 +13,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
-from werkzeug.serving import make_server
 
 from config import TestConfig
 from portal import create_app
 from portal.accounts.admins import create_admin
+from portal.accounts.users import add_local_user
 from portal.database import db, utcnow
 from portal.licensing.models import LicensePool
+from portal.licensing.seats import set_total
 from portal.provisioning.models import QrCode
+from portal.settings.companion import seed_example_companion
+from tests.live import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -39,22 +43,20 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("live-portal")
-    config = type("LiveConfig", (TestConfig,), {
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'portal.db'}", "INSTANCE_PATH": str(root)})
-    app = create_app(config)
+    app = _live_app(root)
     admin = LiveServer(url="", username="browser-admin", password="browser admin password 1")
     with app.app_context():
         upgrade()
         create_admin(admin.username, "browser-admin@example.com", admin.password)
         _seed(qr_codes=26)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", admin.username, admin.password)
-    server.shutdown()
-    thread.join(timeout=5)
-    with app.app_context():
-        db.engine.dispose()
+    with serving(app) as url:
+        yield LiveServer(url, admin.username, admin.password)
+
+
+def _live_app(root: Path):
+    config = type("LiveConfig", (TestConfig,), {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'portal.db'}", "INSTANCE_PATH": str(root)})
+    return create_app(config)
 
 
 def _seed(qr_codes: int) -> None:
@@ -113,3 +115,35 @@ def console(page) -> list[str]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@dataclass(frozen=True)
+class WizardServer(LiveServer):
+    """A live portal of its own for the QR-code wizard, whose QR codes change the figures."""
+    database: Path
+    user_password: str
+
+    def scalar(self, sql: str, *params):
+        """One value read straight from the server's committed SQLite database."""
+        with closing(sqlite3.connect(self.database)) as connection:
+            return connection.execute(sql, params).fetchone()[0]
+
+
+WIZARD_LICENSES = 100
+
+
+@pytest.fixture(scope="module")
+def wizard_server(tmp_path_factory):
+    """Example Companion, 100 licenses, the local user alice and an admin; nothing else."""
+    root = tmp_path_factory.mktemp("wizard-portal")
+    app = _live_app(root)
+    username, password = "wizard-admin", "wizard admin password 1"
+    user_password = "alice password 1234"
+    with app.app_context():
+        upgrade()
+        create_admin(username, "wizard-admin@example.com", password)
+        seed_example_companion()
+        set_total(WIZARD_LICENSES)
+        add_local_user("alice", "alice@example.com", user_password, display_name="Alice Smith")
+    with serving(app) as url:
+        yield WizardServer(url, username, password, root / "portal.db", user_password)

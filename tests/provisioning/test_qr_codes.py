@@ -7,7 +7,6 @@ import sqlalchemy as sa
 
 from portal import vault
 from portal.audit.models import AuditEvent
-from portal.database import utcnow
 from portal.enrollment.models import PendingEnrollment
 from portal.enrollment.otp import matches
 from portal.licensing.seats import figures
