@@ -39,6 +39,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(quickstart_command)
     app.cli.add_command(zero_touch)
     app.cli.add_command(pending)
+    app.cli.add_command(companion_sim_command)
 
 
 @click.command("create-admin")
@@ -197,3 +198,24 @@ def pending_expire(interval):
         if interval is None:
             return
         time.sleep(interval)
+
+
+@click.command("companion-sim")
+@click.argument("qr", type=click.Path(exists=True, dir_okay=False))
+@click.option("--serial", default="SIM0000001", show_default=True, help="Serial number.")
+@click.option("--imei", help="15-digit IMEI.")
+@click.option("--manufacturer", default="Simulated", show_default=True)
+@click.option("--model", default="Companion Simulator", show_default=True)
+@click.option("--api-level", type=int, default=34, show_default=True, help="Android API level.")
+@click.option("--username", help="Self Service Portal: the user who signs in.")
+@click.option("--password", help="Self Service Portal: that user's password.")
+@click.option("--fail", is_flag=True, help="Report that provisioning failed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+def companion_sim_command(qr, serial, imei, manufacturer, model, api_level, username, password,
+                          fail, as_json):
+    """Play a device: read QR (image or text), check it, enroll against its server_url."""
+    from portal.simulator.run import simulate
+    report = simulate(qr, serial=serial, imei=imei, manufacturer=manufacturer, model=model,
+                      api_level=api_level, username=username, password=password, fail=fail)
+    report.print(as_json)
+    raise SystemExit(0 if report.ok else 1)

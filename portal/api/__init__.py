@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from portal.api import errors  # noqa: E402,F401
+from portal.api import enrollments, errors, openapi  # noqa: E402,F401

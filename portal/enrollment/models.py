@@ -21,6 +21,11 @@ class Device(db.Model):
         sa.CheckConstraint("length(serial_number) BETWEEN 1 AND 64", name="serial_length"),
         sa.CheckConstraint("imei IS NULL OR length(imei) = 15", name="imei_length"),
         sa.Index("ix_devices_qr_code_id_serial_number", "qr_code_id", "serial_number"),
+        # One active device per QR code and serial number: two concurrent first requests of
+        # the same device cannot both spend a pending enrollment or a license.
+        sa.Index("uq_devices_active_serial", "qr_code_id", "serial_number", unique=True,
+                 sqlite_where=sa.text("state IN ('provisioning', 'enrolled')"),
+                 postgresql_where=sa.text("state IN ('provisioning', 'enrolled')")),
         sa.Index("ix_devices_created_at_id", "created_at", "id"),
     )
 

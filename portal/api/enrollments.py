@@ -1,0 +1,79 @@
+"""POST /enrollments, POST /devices/{id}/provisioning-complete, GET /devices/{id}."""
+from flask import current_app, jsonify, request
+
+from portal.api import bp
+from portal.api.errors import error_response
+from portal.api.schemas import completion_request, enrollment_request
+from portal.enrollment import errors
+from portal.enrollment.completion import authenticate, complete
+from portal.enrollment.redeem import redeem
+from portal.extensions import limiter
+from portal.web.addresses import client_address
+
+MAX_BODY = 16 * 1024
+
+
+@bp.before_request
+def limit_body():
+    # Werkzeug refuses to read more than this, whatever Content-Length claims.
+    request.max_content_length = MAX_BODY
+
+
+@bp.errorhandler(errors.EnrollmentError)
+def enrollment_error(error: errors.EnrollmentError):
+    return error_response(error.status, error.code, error.message)
+
+
+def _json_body():
+    if request.mimetype != "application/json":
+        raise errors.UnsupportedMediaType()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise errors.InvalidRequest("The request body is not valid JSON.")
+    return body
+
+
+def _credential_failure(response) -> bool:
+    # Only wrong credentials count: 500 tablets behind one NAT address must all enroll.
+    return response.status_code == 401
+
+
+@bp.post("/enrollments")
+@limiter.limit(lambda: current_app.config["API_FAILED_ATTEMPTS_LIMIT"],
+               deduct_when=_credential_failure)
+def create_enrollment():
+    qr_id, otp, ticket, device = enrollment_request(_json_body())
+    result = redeem(qr_id, otp=otp, ticket=ticket, device=device,
+                    client_address=client_address())
+    return jsonify(_device_json(result.device, token=result.token)), 201 if result.created else 200
+
+
+@bp.post("/devices/<device_id>/provisioning-complete")
+def provisioning_complete(device_id):
+    device = authenticate(device_id, _bearer_token())
+    result, reason = completion_request(_json_body())
+    device = complete(device, result, reason, client_address=client_address())
+    return jsonify(device_id=device.public_id, state=device.state)
+
+
+@bp.get("/devices/<device_id>")
+def device(device_id):
+    device = authenticate(device_id, _bearer_token())
+    return jsonify(device_id=device.public_id, state=device.state, user=_user_json(device.user),
+                   enrolled_at=device.enrolled_at.isoformat().replace("+00:00", "Z")
+                   if device.enrolled_at else None)
+
+
+def _bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _user_json(user) -> dict:
+    return {"username": user.username, "display_name": user.display_name or user.username,
+            "email": user.email}
+
+
+def _device_json(device, token: str) -> dict:
+    return {"device_id": device.public_id, "device_token": token, "state": device.state,
+            "user": _user_json(device.user), "lang": device.qr_code.lang}

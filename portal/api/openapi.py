@@ -1,0 +1,113 @@
+"""GET /api/v1/openapi.json: an OpenAPI 3.1 document of the Companion API."""
+from flask import current_app, jsonify
+
+from portal.api import bp
+
+
+def _error(description: str, codes: list[str]) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Error"}, "example": {"error": {
+            "code": codes[0], "message": "A plain sentence."}}}}}
+
+
+_STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64}
+_USER = {"type": "object", "required": ["username", "display_name", "email"],
+         "properties": {"username": {"type": "string"}, "display_name": {"type": "string"},
+                        "email": {"type": ["string", "null"]}}}
+
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+    "Device": {"type": "object", "required": ["serial_number", "manufacturer", "model",
+                                              "android_api_level"],
+               "properties": {
+                   "serial_number": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                   "imei": {"type": ["string", "null"], "pattern": "^[0-9]{15}$",
+                            "description": "15 digits with a valid Luhn check digit"},
+                   "manufacturer": _STRING_64, "model": _STRING_64,
+                   "android_api_level": {"type": "integer", "minimum": 1, "maximum": 1000}}},
+    "EnrollmentRequest": {
+        "type": "object", "required": ["qr_id", "device"],
+        "description": "Exactly one of otp (automatic QR) and ticket (Self Service Portal).",
+        "properties": {"qr_id": _STRING_64,
+                       "otp": {"type": "string", "minLength": 1, "maxLength": 256},
+                       "ticket": {"type": "string", "minLength": 1, "maxLength": 256},
+                       "device": {"$ref": "#/components/schemas/Device"}}},
+    "Enrollment": {"type": "object",
+                   "required": ["device_id", "device_token", "state", "user", "lang"],
+                   "properties": {"device_id": {"type": "string"},
+                                  "device_token": {"type": "string"},
+                                  "state": {"const": "provisioning"}, "user": _USER,
+                                  "lang": {"type": "string"}}},
+    "CompletionRequest": {"type": "object", "required": ["result"], "properties": {
+        "result": {"enum": ["success", "failure"]},
+        "reason": {"type": "string", "maxLength": 500}}},
+    "DeviceState": {"type": "object", "required": ["device_id", "state"], "properties": {
+        "device_id": {"type": "string"},
+        "state": {"enum": ["provisioning", "enrolled", "failed", "retired"]}}},
+    "DeviceStatus": {"type": "object", "required": ["device_id", "state", "user", "enrolled_at"],
+                     "properties": {"device_id": {"type": "string"},
+                                    "state": {"enum": ["provisioning", "enrolled", "failed",
+                                                       "retired"]},
+                                    "user": _USER,
+                                    "enrolled_at": {"type": ["string", "null"],
+                                                    "format": "date-time"}}},
+}
+
+_DEVICE_ID = {"name": "device_id", "in": "path", "required": True,
+              "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+
+
+def document(server_url: str) -> dict:
+    json_body = lambda ref: {"required": True, "content": {"application/json": {  # noqa: E731
+        "schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+    ok = lambda ref, text: {"description": text, "content": {"application/json": {  # noqa: E731
+        "schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+    bearer = [{"deviceToken": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Companion enrollment API", "version": "1.0.0",
+                 "description": "The contract between the portal and the Companion app."},
+        "servers": [{"url": f"{server_url}/api/v1"}],
+        "paths": {
+            "/enrollments": {"post": {
+                "operationId": "redeemQrCode", "summary": "Redeem a QR code",
+                "requestBody": json_body("EnrollmentRequest"),
+                "responses": {
+                    "201": ok("Enrollment", "A new device"),
+                    "200": ok("Enrollment", "The same device asking again"),
+                    "400": _error("Invalid request", ["invalid_request"]),
+                    "401": _error("Invalid credentials", ["invalid_credentials"]),
+                    "403": _error("QR code revoked", ["qr_revoked"]),
+                    "409": _error("Usage exhausted or no license",
+                                  ["usage_exhausted", "no_license"]),
+                    "410": _error("OTP or ticket expired", ["expired"]),
+                    "413": _error("Body over 16 KiB", ["payload_too_large"]),
+                    "415": _error("Not application/json", ["unsupported_media_type"]),
+                    "422": _error("Android too old or Zero-Touch device",
+                                  ["unsupported_android_version", "zero_touch_conflict"]),
+                    "429": _error("Too many failed attempts", ["rate_limited"])}}},
+            "/devices/{device_id}/provisioning-complete": {"post": {
+                "operationId": "completeProvisioning", "security": bearer,
+                "parameters": [_DEVICE_ID], "requestBody": json_body("CompletionRequest"),
+                "responses": {
+                    "200": ok("DeviceState", "The device's new state"),
+                    "400": _error("Invalid request", ["invalid_request"]),
+                    "401": _error("Invalid token", ["invalid_token"]),
+                    "409": _error("Invalid state", ["invalid_state"]),
+                    "413": _error("Body over 16 KiB", ["payload_too_large"]),
+                    "415": _error("Not application/json", ["unsupported_media_type"])}}},
+            "/devices/{device_id}": {"get": {
+                "operationId": "getDevice", "security": bearer, "parameters": [_DEVICE_ID],
+                "responses": {"200": ok("DeviceStatus", "The device"),
+                              "401": _error("Invalid token", ["invalid_token"])}}},
+        },
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "deviceToken": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document(current_app.config["PORTAL_PUBLIC_URL"]))

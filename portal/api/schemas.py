@@ -1,0 +1,86 @@
+"""Validation of the Companion's JSON bodies; each problem names its field."""
+import re
+
+from portal.enrollment.errors import InvalidRequest
+from portal.enrollment.redeem import DeviceInfo
+from portal.enrollment.zero_touch import luhn_valid
+
+SERIAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+MAX_API_LEVEL = 1000
+MAX_SECRET = 256
+
+
+def _string(body: dict, name: str, *, label: str | None = None, required: bool = True,
+            max_length: int = MAX_SECRET) -> str | None:
+    label = label or name
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidRequest(f"The field '{label}' is required.")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"The field '{label}' must be a string.")
+    if not 1 <= len(value) <= max_length:
+        raise InvalidRequest(f"The field '{label}' must be 1 to {max_length} characters.")
+    return value
+
+
+def enrollment_request(body) -> tuple[str, str | None, str | None, DeviceInfo]:
+    """(qr_id, otp, ticket, device) from POST /enrollments; raises InvalidRequest."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    qr_id = _string(body, "qr_id", max_length=64)
+    otp = _string(body, "otp", required=False)
+    ticket = _string(body, "ticket", required=False)
+    if (otp is None) == (ticket is None):
+        raise InvalidRequest("Exactly one of the fields 'otp' and 'ticket' is required.")
+    return qr_id, otp, ticket, device_info(body.get("device"))
+
+
+def device_info(device) -> DeviceInfo:
+    if device is None:
+        raise InvalidRequest("The field 'device' is required.")
+    if not isinstance(device, dict):
+        raise InvalidRequest("The field 'device' must be an object.")
+    serial = _string(device, "serial_number", label="device.serial_number", max_length=64)
+    if not SERIAL.fullmatch(serial):
+        raise InvalidRequest("The field 'device.serial_number' must be 1 to 64 of "
+                             "A-Z a-z 0-9 - _ .")
+    imei = _string(device, "imei", label="device.imei", required=False, max_length=15)
+    if imei is not None and not (len(imei) == 15 and imei.isdigit() and imei.isascii()
+                                 and luhn_valid(imei)):
+        raise InvalidRequest("The field 'device.imei' must be 15 digits with a valid Luhn "
+                             "check digit.")
+    names = {}
+    for name in ("manufacturer", "model"):
+        value = _string(device, name, label=f"device.{name}", max_length=64)
+        if not PRINTABLE.fullmatch(value) or not value.isprintable():
+            raise InvalidRequest(f"The field 'device.{name}' must be 1 to 64 printable "
+                                 "characters.")
+        names[name] = value
+    level = device.get("android_api_level")
+    if level is None:
+        raise InvalidRequest("The field 'device.android_api_level' is required.")
+    if not isinstance(level, int) or isinstance(level, bool):
+        raise InvalidRequest("The field 'device.android_api_level' must be an integer.")
+    if not 1 <= level <= MAX_API_LEVEL:
+        raise InvalidRequest(f"The field 'device.android_api_level' must be 1 to "
+                             f"{MAX_API_LEVEL}.")
+    return DeviceInfo(serial_number=serial, imei=imei, android_api_level=level, **names)
+
+
+def completion_request(body) -> tuple[str, str | None]:
+    """(result, reason) from POST /devices/{id}/provisioning-complete."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    result = body.get("result")
+    if result not in ("success", "failure"):
+        raise InvalidRequest("The field 'result' must be \"success\" or \"failure\".")
+    reason = body.get("reason")
+    if reason is not None:
+        if not isinstance(reason, str):
+            raise InvalidRequest("The field 'reason' must be a string.")
+        if len(reason) > 500:
+            raise InvalidRequest("The field 'reason' must be at most 500 characters.")
+    return result, reason

@@ -1,0 +1,80 @@
+"""The Companion's report that device-owner provisioning finished, and device look-ups."""
+import hmac
+
+import sqlalchemy as sa
+
+from portal.audit.log import record
+from portal.database import db, utcnow
+from portal.enrollment import errors
+from portal.enrollment.models import Device, PendingEnrollment
+from portal.enrollment.redeem import token_hash
+from portal.licensing.models import LicensePool
+from portal.provisioning.models import QrCode
+
+_DUMMY_HASH = "0" * 64
+
+
+def authenticate(device_id: str, token: str | None) -> Device:
+    """The device whose bearer token this is; InvalidToken whether or not the device exists."""
+    device = db.session.scalar(sa.select(Device).where(Device.public_id == (device_id or "")[:32]))
+    expected = device.token_hash if device is not None else _DUMMY_HASH
+    presented = token_hash(token or "")
+    if not hmac.compare_digest(presented, expected) or device is None or not token:
+        raise errors.InvalidToken()
+    return device
+
+
+def complete(device: Device, result: str, reason: str | None, *, client_address: str) -> Device:
+    """Record success (enrolled) or failure (failed, releasing what the device held).
+
+    Repeating the same result changes nothing; anything else from a finished device raises
+    InvalidState."""
+    target = "enrolled" if result == "success" else "failed"
+    if device.state == target:
+        return device
+    values = {"state": target}
+    if target == "enrolled":
+        values["enrolled_at"] = utcnow()
+    else:
+        values["failure_reason"] = reason or None
+    changed = db.session.execute(
+        sa.update(Device).where(Device.id == device.id, Device.state == "provisioning")
+        .values(**values).execution_options(synchronize_session=False))
+    if changed.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(device)
+        if device.state == target:  # a concurrent identical report won
+            return device
+        raise errors.InvalidState()
+    if target == "failed":
+        _release(device)
+    record("enrollment.complete", actor_type="device", actor=device.public_id, outcome="success",
+           code=target, client_address=client_address, serial_number=device.serial_number)
+    db.session.commit()
+    db.session.refresh(device)
+    return device
+
+
+def _release(device: Device) -> None:
+    """Give back what a failed device held: its pending enrollment (auto) or its license."""
+    qr_code = db.session.get(QrCode, device.qr_code_id)
+    if qr_code.option == "ssp":
+        _pool(used=-1)
+        return
+    now = utcnow()
+    # The pending enrollment becomes available again, unless its QR was revoked or its OTP
+    # expired meanwhile: then it ends, and the license goes back to the pool entirely.
+    expired = qr_code.otp_expires_at is not None and qr_code.otp_expires_at <= now
+    state = "revoked" if qr_code.revoked_at else "expired" if expired else "pending"
+    db.session.execute(
+        sa.update(PendingEnrollment)
+        .where(PendingEnrollment.device_id == device.id, PendingEnrollment.state == "used")
+        .values(state=state, device_id=None, used_at=None,
+                ended_at=None if state == "pending" else now)
+        .execution_options(synchronize_session=False))
+    _pool(used=-1, reserved=1 if state == "pending" else 0)
+
+
+def _pool(used: int = 0, reserved: int = 0) -> None:
+    db.session.execute(sa.update(LicensePool).where(LicensePool.id == 1).values(
+        used=LicensePool.used + used, reserved=LicensePool.reserved + reserved))
