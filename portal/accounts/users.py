@@ -37,12 +37,12 @@ def search_local_users(query: str, limit: int = 10) -> list[PortalUser]:
     query = (query or "").strip()[:128]
     if not query:
         return []
-    pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     columns = (PortalUser.username, PortalUser.display_name, PortalUser.email)
     return list(db.session.scalars(
         sa.select(PortalUser)
         .where(PortalUser.source == "local", PortalUser.active.is_(True),
-               sa.or_(*(sa.func.lower(column).like(pattern, escape="\\") for column in columns)))
+               sa.or_(*(sa.func.lower(column).contains(query.lower(), autoescape=True)
+                        for column in columns)))
         .order_by(PortalUser.username).limit(limit)))
 
 

@@ -24,10 +24,9 @@ def qr_codes_with_counts(query: str = "") -> sa.Select:
         .outerjoin(counts, counts.c.qr_code_id == QrCode.id)
         .order_by(QrCode.created_at.desc(), QrCode.id.desc()))
     if query:
-        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%") \
-            .replace("_", "\\_") + "%"
         columns = (QrCode.public_id, QrCode.wifi_ssid, QrCode.alternative_email,
                    PortalUser.username, PortalUser.display_name, PortalUser.email)
-        statement = statement.where(sa.or_(*(sa.func.lower(column).like(pattern, escape="\\")
-                                             for column in columns)))
+        statement = statement.where(sa.or_(*(
+            sa.func.lower(column).contains(query.lower(), autoescape=True)
+            for column in columns)))
     return statement
