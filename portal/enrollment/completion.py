@@ -1,5 +1,6 @@
 """The Companion's report that device-owner provisioning finished, and device look-ups."""
 import hmac
+import re
 
 import sqlalchemy as sa
 
@@ -12,11 +13,15 @@ from portal.licensing.models import LicensePool
 from portal.provisioning.models import QrCode
 
 _DUMMY_HASH = "0" * 64
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def authenticate(device_id: str, token: str | None) -> Device:
     """The device whose bearer token this is; InvalidToken whether or not the device exists."""
-    device = db.session.scalar(sa.select(Device).where(Device.public_id == (device_id or "")[:32]))
+    device_id = device_id or ""
+    # Public ids are URL-safe; anything else names no device (and a NUL breaks PostgreSQL).
+    device = db.session.scalar(sa.select(Device).where(Device.public_id == device_id)) \
+        if _PUBLIC_ID.fullmatch(device_id) else None
     expected = device.token_hash if device is not None else _DUMMY_HASH
     presented = token_hash(token or "")
     if not hmac.compare_digest(presented, expected) or device is None or not token:
@@ -57,7 +62,12 @@ def complete(device: Device, result: str, reason: str | None, *, client_address:
 
 def _release(device: Device) -> None:
     """Give back what a failed device held: its pending enrollment (auto) or its license."""
-    qr_code = db.session.get(QrCode, device.qr_code_id)
+    # FOR UPDATE: a revocation committing between this read and the UPDATE below would leave
+    # the enrollment "pending" on a revoked QR, holding a license for good. With the row
+    # locked, revoke_qr_code() either came first (revoked_at is seen) or waits for this commit
+    # and then ends the enrollment with the others.
+    qr_code = db.session.get(QrCode, device.qr_code_id, with_for_update=True,
+                             populate_existing=True)
     if qr_code.option == "ssp":
         _pool(used=-1)
         return

@@ -164,8 +164,9 @@ def _redeem_self_service(qr_code: QrCode, ticket: EnrollmentTicket,
     if ticket.expires_at <= utcnow():
         raise errors.Expired()
     existing = _active_device(qr_code, info.serial_number)
-    if existing is not None:  # the same device enrolling again holds its license already
-        _spend_ticket(ticket, existing)
+    if existing is not None:
+        # The same device with a second ticket holds its license already. The ticket is not
+        # spent: its device_id is unique and the first ticket already names this device.
         return _retry(existing)
     try:
         device, token = _new_device(qr_code, ticket.user_id, info)
@@ -198,10 +199,12 @@ def _new_device(qr_code: QrCode, user_id: int, info: DeviceInfo) -> tuple[Device
                     serial_number=info.serial_number, imei=info.imei,
                     manufacturer=info.manufacturer, model=info.model,
                     android_api_level=info.android_api_level, token_hash=token_hash(token))
-    db.session.add(device)
     try:
+        # The savepoint first, then the INSERT inside it: begin_nested() flushes what is
+        # pending, so a device added before it would be inserted outside the savepoint, and a
+        # duplicate would abort the whole transaction (PendingRollbackError, a 500).
         with db.session.begin_nested():
-            db.session.flush()
+            db.session.add(device)
     except sa.exc.IntegrityError:
         existing = _active_device(qr_code, info.serial_number)
         if existing is None:
