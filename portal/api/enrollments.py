@@ -1,5 +1,6 @@
 """POST /enrollments, POST /devices/{id}/provisioning-complete, GET /devices/{id}."""
 from flask import current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.api import bp
 from portal.api.errors import error_response
@@ -27,10 +28,15 @@ def enrollment_error(error: errors.EnrollmentError):
 def _json_body():
     if request.mimetype != "application/json":
         raise errors.UnsupportedMediaType()
-    body = request.get_json(silent=True)
-    if body is None:
-        raise errors.InvalidRequest("The request body is not valid JSON.")
-    return body
+    data = request.get_data()  # 413 when Content-Length is over MAX_BODY
+    # A streamed (chunked) body is only cut at MAX_BODY by Werkzeug: one more byte means too large.
+    if request.content_length is None and len(data) >= MAX_BODY \
+            and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    try:
+        return current_app.json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack allows
+        raise errors.InvalidRequest("The request body is not valid JSON.") from None
 
 
 def _credential_failure(response) -> bool:

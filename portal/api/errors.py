@@ -26,10 +26,6 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 def http_error_response(error: HTTPException):
     code, message = _CODES.get(error.code or 500, ("http_error", error.name + "."))
     headers = {}
-    if error.code == 429:
-        retry_after = error.get_response().headers.get("Retry-After")
-        if retry_after:
-            headers["Retry-After"] = retry_after
     if error.code == 405:
         allow = error.get_response().headers.get("Allow")
         if allow:

@@ -11,6 +11,9 @@ def _error(description: str, codes: list[str]) -> dict:
 
 
 _STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64}
+# Printable: no C0 control character and no DEL (the server also refuses other non-printables).
+_PRINTABLE_64 = {**_STRING_64, "pattern": "^[^\x00-\x1f\x7f]+$"}
+_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256}
 _USER = {"type": "object", "required": ["username", "display_name", "email"],
          "properties": {"username": {"type": "string"}, "display_name": {"type": "string"},
                         "email": {"type": ["string", "null"]}}}
@@ -25,14 +28,15 @@ SCHEMAS = {
                    "serial_number": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
                    "imei": {"type": ["string", "null"], "pattern": "^[0-9]{15}$",
                             "description": "15 digits with a valid Luhn check digit"},
-                   "manufacturer": _STRING_64, "model": _STRING_64,
+                   "manufacturer": _PRINTABLE_64, "model": _PRINTABLE_64,
                    "android_api_level": {"type": "integer", "minimum": 1, "maximum": 1000}}},
     "EnrollmentRequest": {
         "type": "object", "required": ["qr_id", "device"],
-        "description": "Exactly one of otp (automatic QR) and ticket (Self Service Portal).",
-        "properties": {"qr_id": _STRING_64,
-                       "otp": {"type": "string", "minLength": 1, "maxLength": 256},
-                       "ticket": {"type": "string", "minLength": 1, "maxLength": 256},
+        "description": "Exactly one of otp (automatic QR) and ticket (Self Service Portal); "
+                       "null counts as absent.",
+        "oneOf": [{"required": ["otp"], "properties": {"otp": {"type": "string"}}},
+                  {"required": ["ticket"], "properties": {"ticket": {"type": "string"}}}],
+        "properties": {"qr_id": _STRING_64, "otp": _SECRET, "ticket": _SECRET,
                        "device": {"$ref": "#/components/schemas/Device"}}},
     "Enrollment": {"type": "object",
                    "required": ["device_id", "device_token", "state", "user", "lang"],
@@ -56,7 +60,10 @@ SCHEMAS = {
 }
 
 _DEVICE_ID = {"name": "device_id", "in": "path", "required": True,
-              "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+              "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                         "pattern": "^[A-Za-z0-9_-]+$"}}
+# A device_id that is no single path segment (it holds "/" or is empty) matches no route.
+_NOT_FOUND = ("No such route: the device_id is not one path segment", ["not_found"])
 
 
 def document(server_url: str) -> dict:
@@ -87,7 +94,11 @@ def document(server_url: str) -> dict:
                     "415": _error("Not application/json", ["unsupported_media_type"]),
                     "422": _error("Android too old or Zero-Touch device",
                                   ["unsupported_android_version", "zero_touch_conflict"]),
-                    "429": _error("Too many failed attempts", ["rate_limited"])}}},
+                    "429": {**_error("Too many failed attempts", ["rate_limited"]),
+                            "headers": {"Retry-After": {
+                                "description": "Seconds to wait before trying again",
+                                "required": True,
+                                "schema": {"type": "integer", "minimum": 0}}}}}}},
             "/devices/{device_id}/provisioning-complete": {"post": {
                 "operationId": "completeProvisioning", "security": bearer,
                 "parameters": [_DEVICE_ID], "requestBody": json_body("CompletionRequest"),
@@ -95,13 +106,15 @@ def document(server_url: str) -> dict:
                     "200": ok("DeviceState", "The device's new state"),
                     "400": _error("Invalid request", ["invalid_request"]),
                     "401": _error("Invalid token", ["invalid_token"]),
+                    "404": _error(*_NOT_FOUND),
                     "409": _error("Invalid state", ["invalid_state"]),
                     "413": _error("Body over 16 KiB", ["payload_too_large"]),
                     "415": _error("Not application/json", ["unsupported_media_type"])}}},
             "/devices/{device_id}": {"get": {
                 "operationId": "getDevice", "security": bearer, "parameters": [_DEVICE_ID],
                 "responses": {"200": ok("DeviceStatus", "The device"),
-                              "401": _error("Invalid token", ["invalid_token"])}}},
+                              "401": _error("Invalid token", ["invalid_token"]),
+                              "404": _error(*_NOT_FOUND)}}},
         },
         "components": {"schemas": SCHEMAS, "securitySchemes": {
             "deviceToken": {"type": "http", "scheme": "bearer"}}},

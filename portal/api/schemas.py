@@ -9,6 +9,12 @@ SERIAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 MAX_API_LEVEL = 1000
 MAX_SECRET = 256
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _storable(value: str) -> bool:
+    # JSON can carry "\u0000" and lone surrogates; PostgreSQL text and UTF-8 cannot.
+    return "\x00" not in value and not _SURROGATE.search(value)
 
 
 def _string(body: dict, name: str, *, label: str | None = None, required: bool = True,
@@ -21,6 +27,9 @@ def _string(body: dict, name: str, *, label: str | None = None, required: bool =
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"The field '{label}' must be a string.")
+    if not _storable(value):
+        raise InvalidRequest(f"The field '{label}' must not contain NUL or unpaired surrogate "
+                             "characters.")
     if not 1 <= len(value) <= max_length:
         raise InvalidRequest(f"The field '{label}' must be 1 to {max_length} characters.")
     return value
@@ -83,4 +92,7 @@ def completion_request(body) -> tuple[str, str | None]:
             raise InvalidRequest("The field 'reason' must be a string.")
         if len(reason) > 500:
             raise InvalidRequest("The field 'reason' must be at most 500 characters.")
+        if not _storable(reason):
+            raise InvalidRequest("The field 'reason' must not contain NUL or unpaired "
+                                 "surrogate characters.")
     return result, reason

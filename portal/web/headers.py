@@ -1,4 +1,7 @@
 """Security headers on every response."""
+import math
+import time
+
 from flask import Flask, request
 
 from portal.web.htmx import add_vary
@@ -30,4 +33,14 @@ def register(app: Flask) -> None:
         if not request.path.startswith(app.static_url_path):
             # Pages can show OTPs and QR codes: never keep them in a shared or browser cache.
             headers.setdefault("Cache-Control", "no-store")
+        if response.status_code == 429 and "Retry-After" not in headers:
+            headers["Retry-After"] = str(_seconds_until_reset())
         return add_vary(response)
+
+
+def _seconds_until_reset() -> int:
+    # Flask-Limiter's own headers are off (they would put Retry-After on every response);
+    # a refused request still says when to try again.
+    from portal.extensions import limiter
+    current = limiter.current_limit
+    return max(1, math.ceil(current.reset_at - time.time())) if current else 60
