@@ -51,7 +51,9 @@ def create_enrollment():
     qr_id, otp, ticket, device = enrollment_request(_json_body())
     result = redeem(qr_id, otp=otp, ticket=ticket, device=device,
                     client_address=client_address())
-    return jsonify(_device_json(result.device, token=result.token)), 201 if result.created else 200
+    body = {"device_id": result.device_id, "device_token": result.token, "state": result.state,
+            "user": result.user, "lang": result.lang}
+    return jsonify(body), 201 if result.created else 200
 
 
 @bp.post("/devices/<device_id>/provisioning-complete")
@@ -78,8 +80,3 @@ def _bearer_token() -> str | None:
 def _user_json(user) -> dict:
     return {"username": user.username, "display_name": user.display_name or user.username,
             "email": user.email}
-
-
-def _device_json(device, token: str) -> dict:
-    return {"device_id": device.public_id, "device_token": token, "state": device.state,
-            "user": _user_json(device.user), "lang": device.qr_code.lang}

@@ -26,13 +26,6 @@ ACTIVE_STATES = ("provisioning", "enrolled")
 _DUMMY_HASH = "0" * 64
 
 
-class _SameDevice(Exception):
-    """The same device is enrolling in a concurrent request; this one becomes its retry."""
-
-    def __init__(self, device: Device):
-        self.device = device
-
-
 @dataclass(frozen=True)
 class DeviceInfo:
     serial_number: str
@@ -49,17 +42,34 @@ class Redemption:
     created: bool
 
 
+@dataclass(frozen=True)
+class Enrolled:
+    """What the Companion is told, read before the commit expires the ORM objects."""
+    device_id: str
+    token: str
+    created: bool
+    state: str
+    user: dict
+    lang: str
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInfo,
-           client_address: str) -> Redemption:
+           client_address: str) -> Enrolled:
     """Enroll the device with the QR's OTP (auto) or a ticket (ssp); a retry by the same
     device returns the same device with a fresh token. Raises an EnrollmentError; every
     attempt is in the audit log."""
     try:
-        result = _redeem(qr_id, otp, ticket, device)
+        try:
+            result = _redeem(qr_id, otp, ticket, device)
+        except sa.exc.IntegrityError:
+            # The same device enrolled in a concurrent request that committed first (the
+            # partial unique index): start again, and this request becomes its retry.
+            db.session.rollback()
+            result = _redeem(qr_id, otp, ticket, device)
     except errors.EnrollmentError as exc:
         db.session.rollback()
         _audit(qr_id, device, client_address, outcome="refused", code=exc.code)
@@ -67,8 +77,16 @@ def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInf
         raise
     _audit(qr_id, device, client_address, outcome="success",
            code="created" if result.created else "retried", device_id=result.device.public_id)
+    enrolled = _told(result)
     db.session.commit()
-    return result
+    return enrolled
+
+
+def _told(result: Redemption) -> Enrolled:
+    device, user = result.device, result.device.user
+    return Enrolled(device.public_id, result.token, result.created, device.state,
+                    {"username": user.username, "display_name": user.display_name or user.username,
+                     "email": user.email}, device.qr_code.lang)
 
 
 def _audit(qr_id, device, client_address, **fields):
@@ -122,10 +140,7 @@ def _redeem_automatic(qr_code: QrCode, info: DeviceInfo) -> Redemption:
         return _retry(existing)
     if qr_code.otp_expires_at is not None and qr_code.otp_expires_at <= utcnow():
         raise errors.Expired()
-    try:
-        device, token = _new_device(qr_code, qr_code.user_id, info)
-    except _SameDevice as same:
-        return _retry(same.device)
+    device, token = _new_device(qr_code, qr_code.user_id, info)
     if not _claim_pending(qr_code, device):
         raise errors.UsageExhausted()
     db.session.execute(sa.update(LicensePool).where(LicensePool.id == 1).values(
@@ -168,10 +183,7 @@ def _redeem_self_service(qr_code: QrCode, ticket: EnrollmentTicket,
         # The same device with a second ticket holds its license already. The ticket is not
         # spent: its device_id is unique and the first ticket already names this device.
         return _retry(existing)
-    try:
-        device, token = _new_device(qr_code, ticket.user_id, info)
-    except _SameDevice as same:
-        return _retry(same.device)
+    device, token = _new_device(qr_code, ticket.user_id, info)
     _spend_ticket(ticket, device)
     used = db.session.execute(
         sa.update(LicensePool)
@@ -199,15 +211,6 @@ def _new_device(qr_code: QrCode, user_id: int, info: DeviceInfo) -> tuple[Device
                     serial_number=info.serial_number, imei=info.imei,
                     manufacturer=info.manufacturer, model=info.model,
                     android_api_level=info.android_api_level, token_hash=token_hash(token))
-    try:
-        # The savepoint first, then the INSERT inside it: begin_nested() flushes what is
-        # pending, so a device added before it would be inserted outside the savepoint, and a
-        # duplicate would abort the whole transaction (PendingRollbackError, a 500).
-        with db.session.begin_nested():
-            db.session.add(device)
-    except sa.exc.IntegrityError:
-        existing = _active_device(qr_code, info.serial_number)
-        if existing is None:
-            raise
-        raise _SameDevice(existing) from None
+    db.session.add(device)
+    db.session.flush()  # IntegrityError when the same device won a concurrent request
     return device, token

@@ -94,7 +94,7 @@ class Portal:
         from portal.enrollment.redeem import DeviceInfo, redeem
         return self._run(lambda: redeem(
             qr_code["qr_id"], otp=qr_code["otp"], ticket=None, client_address="127.0.0.1",
-            device=DeviceInfo(serial, "samsung", "SM-G991B", 33)).device.public_id)
+            device=DeviceInfo(serial, "samsung", "SM-G991B", 33)).device_id)
 
     def report_failure(self, device_id: str) -> str:
         """provisioning-complete with `failure`, as the API would; the device's new state."""
