@@ -44,3 +44,21 @@ def serving(app):
         thread.join(timeout=5)
         with app.app_context():
             db.engine.dispose()
+
+
+class CommittedSession:
+    """The test process's side of a database other processes use. Every call opens and closes
+    its own session, so the test never holds SQLite's write lock while they run."""
+
+    app = None
+
+    def _run(self, fn, *args, **kwargs):
+        with self.app.app_context():
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+    def set_total(self, total: int) -> None:
+        from portal.licensing.seats import set_total
+        self._run(set_total, total)

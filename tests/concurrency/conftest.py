@@ -18,11 +18,12 @@ from portal.database import db
 from tests.concurrency.workers import (BARRIER_TIMEOUT, POOL_SIZE, Sync, Target, race_config,
                                        serve)
 from tests.conftest import _fresh_postgres_database
+from tests.live import CommittedSession
 
 SAMPLE_EVERY = 0.05  # seconds between two looks at the counters during a race
 
 
-class RaceDatabase:
+class RaceDatabase(CommittedSession):
     """The parent's view of the shared database. Every method opens and closes its own
     session, so the test process never holds SQLite's write lock while workers run."""
 
@@ -30,17 +31,6 @@ class RaceDatabase:
         self.target = target
         self.app = create_app(race_config(target))
         self.samples = 0
-
-    def _run(self, fn, *args, **kwargs):
-        with self.app.app_context():
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                db.session.remove()
-
-    def set_total(self, total: int) -> None:
-        from portal.licensing.seats import set_total
-        self._run(set_total, total)
 
     def revoke_all(self) -> int:
         """Revoke every live QR code through the domain function; licenses released."""

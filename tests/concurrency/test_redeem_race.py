@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from config import database_url
 from portal.database import db
 from tests.gunicorn import gunicorn
-from tests.live import live_app
+from tests.live import CommittedSession, live_app
 
 BACKEND = "PostgreSQL" if os.environ.get("TEST_DATABASE_URL") else "SQLite"
 THREADS = 50           # client threads, all released at once
@@ -39,24 +39,13 @@ EXTRAS = "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"
 SERVER_ENV = {"API_FAILED_ATTEMPTS_LIMIT": "10000 per minute"}
 
 
-class Portal:
+class Portal(CommittedSession):
     """The test process's side of the shared database. Every method opens and closes its own
     session, so the test never holds SQLite's write lock while gunicorn serves."""
 
     def __init__(self, app, user_id: int):
         self.app, self.user_id = app, user_id
         self.samples = 0
-
-    def _run(self, fn, *args, **kwargs):
-        with self.app.app_context():
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                db.session.remove()
-
-    def set_total(self, total: int) -> None:
-        from portal.licensing.seats import set_total
-        self._run(set_total, total)
 
     def create_qr_code(self, option: str, usage_count: int | None = None) -> dict:
         """A QR code as an admin saves it; its qr_id and, for `auto`, the OTP from its payload."""
