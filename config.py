@@ -67,11 +67,18 @@ class Config:
     LDAP_BASE_DN = os.environ.get("LDAP_BASE_DN") or None
     LDAP_USER_ATTRIBUTE = os.environ.get("LDAP_USER_ATTRIBUTE", "sAMAccountName")
     LDAP_CA_FILE = os.environ.get("LDAP_CA_FILE") or None
+    LDAP_SECURITY = os.environ.get("LDAP_SECURITY") or None  # none | starttls | ldaps
+    LDAP_USER_FILTER = os.environ.get("LDAP_USER_FILTER") or None
+    LDAP_TIMEOUT = _int("LDAP_TIMEOUT", 5)
 
     AZURE_AUTHORITY = os.environ.get("AZURE_AUTHORITY") or None
     AZURE_TENANT = os.environ.get("AZURE_TENANT") or None
     AZURE_CLIENT_ID = os.environ.get("AZURE_CLIENT_ID") or None
     AZURE_CLIENT_SECRET = os.environ.get("AZURE_CLIENT_SECRET") or None
+    # A CA file to trust for the OpenID provider, when it is not in the system's store.
+    AZURE_CA_FILE = os.environ.get("AZURE_CA_FILE") or None
+    SSP_SIGN_IN_LIMIT = os.environ.get("SSP_SIGN_IN_LIMIT", "5 per 5 minutes")
+    SSP_SIGN_IN_IP_LIMIT = os.environ.get("SSP_SIGN_IN_IP_LIMIT", "300 per 10 minutes")
 
     COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
     COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None
@@ -91,3 +98,5 @@ class TestConfig(Config):
     # Throttling has its own tests, which lower these limits explicitly.
     ADMIN_LOGIN_LIMIT = "1000 per minute"
     ADMIN_LOGIN_IP_LIMIT = "1000 per minute"
+    SSP_SIGN_IN_LIMIT = "1000 per minute"
+    SSP_SIGN_IN_IP_LIMIT = "1000 per minute"

@@ -5,8 +5,8 @@ from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
 from portal.licensing.models import LicensePool
 from portal.mail.models import OutboxMessage
 from portal.provisioning.models import QrCode
-from portal.settings.models import CompanionSettings, Localization, OtpPolicy
+from portal.settings.models import CompanionSettings, Localization, OtpPolicy, SignInSettings
 
 __all__ = ["AdminUser", "PortalUser", "AuditEvent", "Device", "EnrollmentTicket",
            "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "QrCode",
-           "CompanionSettings", "Localization", "OtpPolicy"]
+           "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings"]

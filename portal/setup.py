@@ -46,7 +46,14 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-    babel.init_app(app)
+    from portal.i18n import TRANSLATIONS_DIR, compile_catalogs, select_locale
+    compile_catalogs()
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    babel.init_app(app, locale_selector=select_locale)
+    # Flask-Babel caches the locale on the app context, which outlives one request where an
+    # app context was pushed beforehand (the CLI, tests): decide afresh for every request.
+    from flask_babel import refresh
+    app.before_request(refresh)
     htmx.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as _FlaskSession
 
@@ -19,6 +20,8 @@ from config import TestConfig, database_url
 from portal import create_app
 from portal.database import db as _db
 from portal.extensions import limiter
+from tests.ldap_server import ldap_server_fixture
+from tests.oidc_provider import provider_fixture
 
 ADMIN_PASSWORD = "correct horse battery"
 
@@ -67,6 +70,9 @@ def config_overrides(request) -> dict:
 @pytest.fixture
 def app(database_uri, tmp_path, config_overrides):
     app = create_app(_config(database_uri, tmp_path, **config_overrides))
+    # The test's app context outlives each request, so `g` would carry one request's CSRF
+    # token, signed-in user and locale into the next; a server starts every request afresh.
+    app.before_request_funcs.setdefault(None, []).insert(0, lambda: g.__dict__.clear())
     limiter.reset()
     with app.app_context():
         yield app
@@ -181,3 +187,8 @@ def make_qr_code(db, make_user):
         return create_qr_code(QrCodeRequest(**values), created_by=created_by,
                               server_url="https://portal.test")
     return make
+
+
+# Real directories on loopback, one each per test session (and xdist worker).
+ldap_server = ldap_server_fixture()
+oidc_provider = provider_fixture()

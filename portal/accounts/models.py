@@ -61,7 +61,8 @@ class PortalUser(db.Model):
     password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     # The directory's own identifier: the DN (LDAP) or the object id `oid` (Azure AD).
     directory_id: so.Mapped[str | None] = so.mapped_column(sa.String(512))
-    tenant_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    # Azure AD's tid; the issuer URL for OpenID providers that have no tenant id.
+    tenant_id: so.Mapped[str | None] = so.mapped_column(sa.String(512))
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,

@@ -12,3 +12,4 @@ def template_globals():
 
 
 from portal.admin import auth, devices, qr_codes, settings  # noqa: E402,F401
+from portal.admin import sign_in_settings  # noqa: E402,F401

@@ -5,11 +5,12 @@ from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, Rad
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
 
+from portal.accounts.directory import picked_user
 from portal.provisioning.qr_codes import UNLIMITED, QrCodeRequest
 
 
-_NO_DIRECTORY = ("No directory is configured: set up Active Directory / LDAP before choosing "
-                 "LDAP users, or choose User Type Local.")
+_NO_DIRECTORY = ("No directory is configured: set up Active Directory under Admin → Sign-in "
+                 "methods before choosing LDAP users, or choose User Type Local.")
 
 
 def _strip(value):
@@ -42,6 +43,8 @@ class QrCodeForm(FlaskForm):
                             render_kw={"autocomplete": "off"})
     ldap_password = PasswordField("LDAP password", validators=[Optional(), Length(max=1024)],
                                   render_kw={"autocomplete": "off"})
+    # The directory user chosen from a search, as a signed token (see accounts.directory).
+    ldap_user = HiddenField()
     lang = SelectField("Localization", choices=[])
     usage_count = IntegerField("Usage Count", default=1, validators=[
         Optional(), NumberRange(min=1, message="Usage Count must be 1 or more.")])
@@ -65,6 +68,8 @@ class QrCodeForm(FlaskForm):
         Optional(), NumberRange(min=1, max=87600,
                                 message="The OTP validity must be 1 to 87,600 hours.")])
     otp_unlimited = BooleanField("Unlimited")
+
+    has_directory = False  # set by the view: is an LDAP directory configured?
 
     def chosen(self, name: str) -> str:
         """The current value of a choice, falling back to its default for a fresh form."""
@@ -97,8 +102,13 @@ class QrCodeForm(FlaskForm):
         if auto and self.chosen("user_type") == "local" and not self.username.data:
             self.username.errors.append("Choose the local user the devices are enrolled for.")
             ok = False
-        if auto and self.chosen("user_type") == "ldap":
+        if auto and self.chosen("user_type") == "ldap" and not self.has_directory:
             self.username.errors.append(_NO_DIRECTORY)
+            ok = False
+        elif auto and self.chosen("user_type") == "ldap" \
+                and picked_user(self.ldap_user.data) is None:
+            self.username.errors.append("Search the directory and choose the user the devices "
+                                        "are enrolled for.")
             ok = False
         if auto and self.usage_count.data is None and not self.usage_count.errors:
             self.usage_count.errors.append("Enter a Usage Count of 1 or more.")

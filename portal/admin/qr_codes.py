@@ -1,9 +1,12 @@
 """Devices → Pending → Advanced QR-Code Provisioning: the wizard, review, downloads, revoke."""
+import dataclasses
+
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.accounts.decorators import admin_required
+from portal.accounts.directory import picked_user, pick_token, record_picked_user, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, QrCodeForm
@@ -18,7 +21,9 @@ from portal.provisioning.models import QrCode
 from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.qr_codes import create_qr_code as create
 from portal.provisioning.qr_codes import payload_text, view_otp
+from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
 from portal.settings import companion, localizations
+from portal.settings import sign_in as sign_in_settings
 from portal.web.htmx import render
 from portal.web.pagination import paginate
 
@@ -27,14 +32,42 @@ def _form() -> QrCodeForm:
     form = QrCodeForm()
     form.lang.choices = [(loc.tag, f"{loc.name} ({loc.tag})")
                          for loc in localizations.all_localizations()]
+    form.has_directory = sign_in_settings.current().ldap is not None
     return form
 
 
-def _wizard(form: QrCodeForm, status: int = 200):
+def _wizard(form: QrCodeForm, status: int = 200, **extra):
     config = companion.current()
     context = {"form": form, "figures": current_figures(), "companion": config,
-               "example_companion": companion.is_example(config)}
+               "example_companion": companion.is_example(config),
+               "picked": picked_user(form.ldap_user.data), **extra}
     return render("admin/qr_codes/new.html", "admin/qr_codes/_form.html", **context), status
+
+
+def _directory_search(form: QrCodeForm) -> dict:
+    """User Type LDAP: search with the credentials typed into the wizard (used only here)."""
+    config = sign_in_settings.current().ldap
+    query, bind, password = form.username.data or "", form.ldap_bind.data or "", \
+        form.ldap_password.data or ""
+    form.ldap_password.data = ""  # used once: the re-rendered wizard does not carry it
+    if config is None:
+        return {}
+    if not (bind and password and query):
+        return {"search_error": "Enter the bind DN or user name, the LDAP password and part of "
+                                "the user's name, then search."}
+    try:
+        found = search_directory(config, bind, password, query, actor=current_user.username)
+    except DirectoryError as error:
+        return {"search_error": _search_error(error)}
+    return {"found": [(pick_token(user), user) for user in found], "searched": query}
+
+
+def _search_error(error: DirectoryError) -> str:
+    if isinstance(error, InvalidCredentials):
+        return "The directory refused these administrative credentials."
+    if isinstance(error, DirectoryUnavailable):
+        return f"The directory cannot be reached: {error.cause}"
+    return f"The directory search failed: {error.cause}"
 
 
 @bp.get("/devices/pending/new")
@@ -50,21 +83,26 @@ def qr_code_form():
     form = _form()
     form.validate_on_submit()
     _clear_errors(form)
-    return _wizard(form)
+    extra = _directory_search(form) if "ldap_search" in request.form else {}
+    return _wizard(form, **extra)
 
 
 @bp.post("/devices/pending")
 @admin_required
 def create_qr_code():
     form = _form()
-    if "refresh" in request.form:  # the "Update form" button of the no-JavaScript path
+    if "refresh" in request.form or "ldap_search" in request.form:  # the no-JavaScript path
         form.validate_on_submit()
         _clear_errors(form)
-        return _wizard(form)
+        extra = _directory_search(form) if "ldap_search" in request.form else {}
+        return _wizard(form, **extra)
     if not form.validate_on_submit():
         return _wizard(form, 422)
+    qr_request = form.to_request()
+    if qr_request.option == "auto" and form.chosen("user_type") == "ldap":
+        qr_request = dataclasses.replace(qr_request, user=record_picked_user(form.ldap_user.data))
     try:
-        qr_code = create(form.to_request(),
+        qr_code = create(qr_request,
                          created_by=current_user,
                          server_url=current_app.config["PORTAL_PUBLIC_URL"])
     except ProvisioningError as exc:

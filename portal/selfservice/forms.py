@@ -1,15 +1,24 @@
-"""Forms of the Self Service Portal."""
+"""Forms of the Self Service Portal; labels and messages are translated when shown."""
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Length
 
 
-class LocalSignInForm(FlaskForm):
-    username = StringField("User name", validators=[DataRequired(), Length(max=256)],
-                           render_kw={"autocomplete": "username", "autocapitalize": "none",
-                                      "spellcheck": "false"})
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)],
-                             render_kw={"autocomplete": "current-password"})
+class SignInForm(FlaskForm):
+    """User name and password, for a Local or an Active Directory account."""
+
+    method = RadioField(_l("Account"), choices=[("ldap", _l("Company account (Active Directory)")),
+                                               ("local", _l("Local account"))],
+                        validate_choice=False)
+    username = StringField(_l("User name"), validators=[
+        DataRequired(_l("Enter your user name.")),
+        Length(max=256, message=_l("The user name is too long."))],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Enter your password.")),
+        Length(max=1024, message=_l("The password is too long."))],
+        render_kw={"autocomplete": "current-password"})
 
 
 class StartForm(FlaskForm):

@@ -2,77 +2,143 @@
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
-from flask import (abort, current_app, redirect, render_template, request, session, url_for)
+from flask import (abort, current_app, g, redirect, render_template, request, session, url_for)
+from flask_babel import gettext as _
 
+from portal.accounts.directory import SignInRefused, authenticate_ldap_user
 from portal.accounts.local import authenticate_local_user
 from portal.accounts.models import PortalUser
 from portal.database import db
 from portal.enrollment.tickets import issue_ticket
 from portal.extensions import limiter
+from portal.i18n import use_language
 from portal.provisioning.models import QrCode
 from portal.selfservice import bp
-from portal.selfservice.forms import LocalSignInForm, StartForm
+from portal.selfservice.forms import SignInForm, StartForm
+from portal.settings import sign_in as sign_in_settings
 from portal.settings.companion import enrollment_link_scheme
 from portal.web.addresses import client_address
 
+PASSWORD_METHODS = ("ldap", "local")
 
-def _qr_code() -> QrCode:
-    """The Self Service Portal QR named by ?qr_id: 404 when unknown, 403 when revoked."""
-    qr_id = request.args.get("qr_id", "")[:32]
+
+def refusal_message(code: str) -> str:
+    """What the end user reads for a refused sign-in: the same text for an unknown user and a
+    wrong password, and no directory detail (that goes to the admin's audit log)."""
+    return {
+        "invalid_credentials": _("The user name or the password is wrong."),
+        "account_disabled": _("This account is disabled. Please contact your IT department."),
+        "directory_unavailable": _("The company directory cannot be reached right now. Please "
+                                   "try again in a few minutes; if it keeps happening, tell "
+                                   "your IT department."),
+        "directory_misconfigured": _("Sign-in is not working right now because of a setup "
+                                     "problem. Your IT department can see the cause in the "
+                                     "audit log."),
+        "cancelled": _("Sign-in was cancelled. You can try again."),
+        "expired": _("The sign-in took too long or was started elsewhere. Please start again."),
+    }.get(code, _("Sign-in failed. Please try again."))
+
+
+def load_qr_code(qr_id: str | None) -> QrCode:
+    """The Self Service Portal QR: 404 when unknown, 403 when revoked (in the QR's language)."""
+    qr_id = (qr_id or "")[:32]
     qr_code = db.session.scalar(sa.select(QrCode).where(QrCode.public_id == qr_id,
                                                         QrCode.option == "ssp"))
     if qr_code is None:
         abort(404)
+    use_language(qr_code.lang)
     if qr_code.is_revoked:
         abort(403)
     return qr_code
 
 
-def _signed_in_user(qr_code: QrCode) -> PortalUser | None:
+def _qr_code() -> QrCode:
+    return load_qr_code(request.args.get("qr_id"))
+
+
+def signed_in_user(qr_code: QrCode) -> PortalUser | None:
     if session.get("ssp_qr_id") != qr_code.public_id or "ssp_user_id" not in session:
         return None
-    return db.session.get(PortalUser, session["ssp_user_id"])
+    user = db.session.get(PortalUser, session["ssp_user_id"])
+    return user if user is not None and user.active else None
+
+
+def start_session(user: PortalUser, qr_code: QrCode) -> None:
+    """A fresh session for the signed-in user (no fixation), keeping the chosen language."""
+    language = session.get("lang")
+    session.clear()
+    session.update(ssp_user_id=user.id, ssp_qr_id=qr_code.public_id)
+    if language:
+        session["lang"] = language
+
+
+def _page(qr_code: QrCode, form: SignInForm | None = None, message: str | None = None,
+          status: int = 200):
+    methods = sign_in_settings.current().enabled
+    form = form or SignInForm()
+    password_methods = [m for m in PASSWORD_METHODS if m in methods]
+    form.method.choices = [c for c in form.method.choices if c[0] in password_methods]
+    if form.method.data not in password_methods and password_methods:
+        form.method.data = password_methods[0]
+    return render_template("selfservice/sign_in.html", qr_code=qr_code, form=form,
+                           methods=methods, password_methods=password_methods,
+                           message=message), status
 
 
 @bp.get("/")
 def index():
     qr_code = _qr_code()
-    if _signed_in_user(qr_code) is not None:
+    if signed_in_user(qr_code) is not None:
         return redirect(url_for("selfservice.start", qr_id=qr_code.public_id))
-    return render_template("selfservice/sign_in.html", qr_code=qr_code, form=LocalSignInForm())
+    return _page(qr_code)
 
 
-def _failed(response) -> bool:
-    return response.status_code != 303
+def _credentials_refused(response) -> bool:
+    """Throttling counts wrong credentials only, not a directory that is down."""
+    return g.get("ssp_credentials_refused", False)
 
 
 def _username_key() -> str:
-    return "ssp-login:" + request.form.get("username", "").strip().lower()[:64]
+    return "ssp-sign-in:" + request.form.get("username", "").strip().lower()[:64]
 
 
 @bp.post("/sign-in")
-@limiter.limit(lambda: current_app.config["ADMIN_LOGIN_LIMIT"], key_func=_username_key,
-               deduct_when=_failed)
-@limiter.limit(lambda: current_app.config["ADMIN_LOGIN_IP_LIMIT"], deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["SSP_SIGN_IN_LIMIT"], key_func=_username_key,
+               deduct_when=_credentials_refused)
+@limiter.limit(lambda: current_app.config["SSP_SIGN_IN_IP_LIMIT"],
+               deduct_when=_credentials_refused)
 def sign_in():
     qr_code = _qr_code()
-    form = LocalSignInForm()
+    form = SignInForm()
+    methods = [m for m in PASSWORD_METHODS if m in sign_in_settings.current().enabled]
+    method = form.method.data if form.method.data in methods else (methods or [None])[0]
+    form.method.data = method
+    if method is None:
+        return _page(qr_code, form, status=422)
     if not form.validate_on_submit():
-        return render_template("selfservice/sign_in.html", qr_code=qr_code, form=form), 422
-    user = authenticate_local_user(form.username.data, form.password.data,
-                                   client_address=client_address())
-    if user is None:
-        form.password.errors.append("The user name or the password is wrong.")
-        return render_template("selfservice/sign_in.html", qr_code=qr_code, form=form), 422
-    session.clear()
-    session.update(ssp_user_id=user.id, ssp_qr_id=qr_code.public_id)
+        return _page(qr_code, form, status=422)
+    address = client_address()
+    try:
+        if method == "local":
+            user = authenticate_local_user(form.username.data, form.password.data,
+                                           client_address=address)
+            if user is None:
+                raise SignInRefused("invalid_credentials")
+        else:
+            user = authenticate_ldap_user(sign_in_settings.current().ldap, form.username.data,
+                                          form.password.data, client_address=address)
+    except SignInRefused as refusal:
+        g.ssp_credentials_refused = refusal.code == "invalid_credentials"
+        status = 503 if refusal.code.startswith("directory_") else 422
+        return _page(qr_code, form, message=refusal_message(refusal.code), status=status)
+    start_session(user, qr_code)
     return redirect(url_for("selfservice.start", qr_id=qr_code.public_id), 303)
 
 
 @bp.route("/start", methods=["GET", "POST"])
 def start():
     qr_code = _qr_code()
-    user = _signed_in_user(qr_code)
+    user = signed_in_user(qr_code)
     if user is None:
         return redirect(url_for("selfservice.index", qr_id=qr_code.public_id))
     form = StartForm()
@@ -84,3 +150,13 @@ def start():
         {"server_url": server_url, "qr_id": qr_code.public_id, "ticket": ticket},
         quote_via=quote)
     return render_template("selfservice/enroll.html", qr_code=qr_code, user=user, link=link)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    qr_code = _qr_code()
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    return redirect(url_for("selfservice.index", qr_id=qr_code.public_id), 303)

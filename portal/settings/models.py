@@ -61,3 +61,50 @@ class Localization(db.Model):
     name: so.Mapped[str] = so.mapped_column(sa.String(64))
     builtin: so.Mapped[bool] = so.mapped_column(default=False)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+LDAP_SECURITY = ("none", "starttls", "ldaps")
+LDAP_USER_ATTRIBUTES = ("sAMAccountName", "userPrincipalName", "uid", "mail")
+
+
+class SignInSettings(db.Model):
+    """The Self Service Portal's sign-in methods (Admin → Sign-in methods).
+
+    Absent row: local sign-in only, with LDAP and Azure AD seeded from the environment.
+    Secrets (the LDAP service password, the Azure client secret) are stored encrypted.
+    """
+
+    __tablename__ = "sign_in_settings"
+    __table_args__ = (
+        sa.CheckConstraint("id = 1", name="singleton"),
+        sa.CheckConstraint("ldap_security IN ('none', 'starttls', 'ldaps')",
+                           name="ldap_security_known"),
+        sa.CheckConstraint("ldap_user_attribute IN "
+                           "('sAMAccountName', 'userPrincipalName', 'uid', 'mail')",
+                           name="ldap_user_attribute_known"),
+        sa.CheckConstraint("ldap_timeout BETWEEN 1 AND 60", name="ldap_timeout_range"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True, default=1)
+    local_enabled: so.Mapped[bool] = so.mapped_column(default=True)
+
+    ldap_enabled: so.Mapped[bool] = so.mapped_column(default=False)
+    ldap_url: so.Mapped[str | None] = so.mapped_column(sa.String(2048))
+    ldap_security: so.Mapped[str] = so.mapped_column(sa.String(8), default="none")
+    ldap_ca_cert: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    ldap_bind_dn: so.Mapped[str | None] = so.mapped_column(sa.String(1024))
+    ldap_bind_password_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    ldap_base_dn: so.Mapped[str | None] = so.mapped_column(sa.String(1024))
+    ldap_user_attribute: so.Mapped[str] = so.mapped_column(sa.String(32),
+                                                           default="sAMAccountName")
+    ldap_user_filter: so.Mapped[str | None] = so.mapped_column(sa.String(1024))
+    ldap_timeout: so.Mapped[int] = so.mapped_column(default=5)
+
+    azure_enabled: so.Mapped[bool] = so.mapped_column(default=False)
+    azure_tenant: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    azure_authority: so.Mapped[str | None] = so.mapped_column(sa.String(2048))
+    azure_client_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    azure_client_secret_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
+                                                       onupdate=utcnow)

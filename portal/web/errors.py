@@ -13,6 +13,9 @@ def _wants_json() -> bool:
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
+        if request.blueprint == "selfservice":
+            from portal.selfservice.errors import error_page
+            return error_page(error), 400
         return render_template("errors/csrf.html"), 400
 
     @app.errorhandler(HTTPException)
@@ -20,11 +23,15 @@ def register(app: Flask) -> None:
         if _wants_json():
             from portal.api.errors import http_error_response
             return http_error_response(error)
+        response = error.get_response()
+        response.content_type = "text/html; charset=utf-8"
+        if request.blueprint == "selfservice":
+            from portal.selfservice.errors import error_page
+            response.data = error_page(error)
+            return response
         template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
             "errors/generic.html"
-        response = error.get_response()
         response.data = render_template(template, error=error)
-        response.content_type = "text/html; charset=utf-8"
         return response
 
     @app.errorhandler(Exception)
