@@ -15,6 +15,8 @@ from portal.enrollment.pending import (AlreadyRevoked, current_figures, pending_
                                       pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.extensions import htmx
+from portal.mail.delivery import send_soon
+from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.provisioning import qr as qr_images
 from portal.provisioning import review
 from portal.provisioning.models import QrCode
@@ -100,7 +102,9 @@ def create_qr_code():
         return _wizard(form, 422)
     qr_request = form.to_request()
     if qr_request.option == "auto" and form.chosen("user_type") == "ldap":
-        qr_request = dataclasses.replace(qr_request, user=record_picked_user(form.ldap_user.data))
+        user = record_picked_user(form.ldap_user.data)
+        db.session.commit()  # the directory user is recorded even if the QR is refused
+        qr_request = dataclasses.replace(qr_request, user=user)
     try:
         qr_code = create(qr_request,
                          created_by=current_user,
@@ -108,6 +112,7 @@ def create_qr_code():
     except ProvisioningError as exc:
         form.add_errors(exc.errors)
         return _wizard(form, 422)
+    send_soon(qr_code_id=qr_code.id)  # after the response; the worker covers any failure
     flash("The QR code was saved.", "info")
     return _go(url_for("admin.qr_code", public_id=qr_code.public_id))
 
@@ -134,7 +139,8 @@ def _load(public_id: str) -> QrCode:
 def qr_code(public_id):
     qr = _load(public_id)
     return render_template("admin/qr_codes/detail.html", qr=qr, info=review.summary(qr),
-                           form=EmptyForm())
+                           form=EmptyForm(), mail_messages=messages_for_qr_code(qr),
+                           mail_kinds=KIND_NAMES)
 
 
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")
