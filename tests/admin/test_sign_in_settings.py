@@ -148,3 +148,70 @@ def test_connection_test_reports_invalid_settings_without_trying(admin_client):
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "The connection test failed" in html
     assert "ldap://host:port" in html
+
+
+def _test_connection(client, kind, data):
+    token = csrf_token_from(client.get(PAGE).get_data(as_text=True))
+    base = {"local_enabled": "y", "ldap_security": "none",
+            "ldap_user_attribute": "sAMAccountName", "ldap_timeout": "5"}
+    response = client.post(f"{PAGE}/test-{kind}", headers={**HX, "X-CSRFToken": token},
+                           data={**base, **data})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def _ldap_form(server, **overrides):
+    data = {"ldap_enabled": "y", "ldap_url": server.url_ldaps, "ldap_security": "ldaps",
+            "ldap_ca_cert": server.ca_pem, "ldap_bind_dn": server.service_dn,
+            "ldap_bind_password": server.service_password, "ldap_base_dn": server.base_dn,
+            "ldap_user_attribute": "sAMAccountName"}
+    data.update(overrides)
+    return data
+
+
+def test_ldap_connection_test_against_slapd_passes_every_step(admin_client, db, ldap_server):
+    html = _test_connection(admin_client, "ldap", _ldap_form(ldap_server))
+    assert "The connection works." in html
+    for step in ("Connect", "Service account bind", "Base DN", "User search"):
+        assert f"<strong>{step}</strong>" in html
+    assert db.session.get(SignInSettings, 1) is None  # testing saves nothing
+    event = db.session.scalar(sa.select(AuditEvent).where(
+        AuditEvent.action == "settings.test_ldap"))
+    assert event.outcome == "success"
+
+
+def test_ldap_connection_test_names_the_failing_step_and_hides_the_password(
+        admin_client, db, ldap_server):
+    html = _test_connection(admin_client, "ldap", _ldap_form(
+        ldap_server, ldap_bind_password="wrong-service-secret"))
+    assert "The connection test failed." in html
+    failed = html[html.index('class="failed"'):]
+    assert "Service account bind" in failed and ldap_server.service_dn in failed
+    assert "wrong-service-secret" not in html
+    event = db.session.scalar(sa.select(AuditEvent).where(
+        AuditEvent.action == "settings.test_ldap"))
+    assert event.outcome == "error" and "wrong-service-secret" not in repr(event.details)
+
+
+def test_ldap_connection_test_uses_the_stored_password_when_none_is_typed(
+        admin_client, ldap_server):
+    assert _save(admin_client, _ldap_form(ldap_server)).status_code == 303
+    html = _test_connection(admin_client, "ldap", _ldap_form(ldap_server,
+                                                             ldap_bind_password=""))
+    assert "The connection works." in html
+
+
+def test_ldap_connection_test_without_the_ca_says_certificate(admin_client, ldap_server):
+    html = _test_connection(admin_client, "ldap", _ldap_form(ldap_server, ldap_ca_cert=""))
+    assert "The connection test failed." in html and "certificate" in html.lower()
+
+
+def test_azure_connection_test_against_the_provider(admin_client, app, oidc_provider):
+    app.config["AZURE_CA_FILE"] = oidc_provider.ca_file
+    form = {"azure_enabled": "y", "azure_authority": oidc_provider.issuer,
+            "azure_client_id": oidc_provider.client_id,
+            "azure_client_secret": oidc_provider.client_secret}
+    html = _test_connection(admin_client, "azure", form)
+    assert "The connection works." in html and "<strong>Signing keys</strong>" in html
+    html = _test_connection(admin_client, "azure", {**form, "azure_client_secret": "nope"})
+    assert "The connection test failed." in html and "invalid_client" in html
