@@ -59,7 +59,17 @@ class Config:
     SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
     SMTP_STARTTLS = _bool("SMTP_STARTTLS")
+    SMTP_TLS = _bool("SMTP_TLS")  # implicit TLS (usually port 465); wins over SMTP_STARTTLS
+    SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT") or 10)
+    # A CA file to trust for the mail server, when its certificate is not in the system's store.
+    SMTP_CA_FILE = os.environ.get("SMTP_CA_FILE") or None
     MAIL_FROM = os.environ.get("MAIL_FROM", "portal@localhost")
+    # Try to deliver a QR code's mail right after the request that created it; the outbox
+    # worker (flask outbox send --loop) delivers whatever this does not.
+    MAIL_SEND_AFTER_COMMIT = _bool("MAIL_SEND_AFTER_COMMIT", True)
+    OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
+    OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)      # first back-off, then doubled
+    OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
 
     LDAP_URL = os.environ.get("LDAP_URL") or None
     LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN") or None
@@ -100,3 +110,5 @@ class TestConfig(Config):
     ADMIN_LOGIN_IP_LIMIT = "1000 per minute"
     SSP_SIGN_IN_LIMIT = "1000 per minute"
     SSP_SIGN_IN_IP_LIMIT = "1000 per minute"
+    # Deterministic mail: tests deliver the outbox themselves (tests/mail turns this on).
+    MAIL_SEND_AFTER_COMMIT = False

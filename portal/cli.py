@@ -40,6 +40,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(zero_touch)
     app.cli.add_command(pending)
     app.cli.add_command(companion_sim_command)
+    app.cli.add_command(outbox)
 
 
 @click.command("create-admin")
@@ -219,3 +220,82 @@ def companion_sim_command(qr, serial, imei, manufacturer, model, api_level, user
                       api_level=api_level, username=username, password=password, fail=fail)
     report.print(as_json)
     raise SystemExit(0 if report.ok else 1)
+
+
+outbox = AppGroup("outbox", help="The mail outbox: deliver, list and send again.")
+
+
+@outbox.command("send")
+@click.option("--loop", is_flag=True, help="Keep running as the mail worker until SIGTERM or "
+                                           "Ctrl+C (the current message is finished first).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="With --loop: how often to look for due messages.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Send at most this many messages per pass.")
+@_database_errors
+def outbox_send(loop, interval, limit):
+    """Deliver the queued mail that is due; prints how many were sent, retry later, failed."""
+    import signal
+    import threading
+
+    from portal.database import db
+    from portal.mail.delivery import MailNotConfigured, deliver_due
+    stop = threading.Event()
+    if loop:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        click.echo(f"Outbox worker started: every {interval:g} s; stop with SIGTERM or Ctrl+C.")
+    first = True
+    while not stop.is_set():
+        try:
+            counts = deliver_due(limit=limit, should_stop=stop.is_set)
+        except MailNotConfigured as exc:
+            if first:
+                _fail(f"Mail is not sent: {exc}")
+            click.echo(f"Mail is not sent: {exc}", err=True)
+        except sa.exc.OperationalError as exc:
+            if first or not loop:
+                raise
+            db.session.rollback()
+            click.echo(f"The database is not reachable; retrying ({exc.orig}).", err=True)
+        else:
+            if not loop or counts.total:
+                click.echo(f"Sent {counts.sent}, retrying {counts.retrying}, "
+                           f"failed {counts.failed}.")
+        first = False
+        if not loop:
+            return
+        stop.wait(interval)
+    click.echo("Outbox worker stopped.")
+
+
+@outbox.command("retry")
+@click.argument("message_id", type=int)
+@_database_errors
+def outbox_retry(message_id):
+    """Queue the failed message MESSAGE_ID again, with its attempts reset."""
+    from portal.mail.outbox import OutboxError, resend
+    try:
+        message = resend(message_id, actor="operator", actor_type="operator")
+    except OutboxError as exc:
+        _fail(str(exc))
+    click.echo(f"Message {message.id} to {message.recipient} is queued again.")
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["queued", "sending", "sent", "failed"]),
+              help="Only messages with this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@_database_errors
+def outbox_list(status, limit):
+    """Print the newest messages: id, status, attempts, kind, recipient, QR code, last error."""
+    from portal.database import db
+    from portal.mail.outbox import listing
+    rows = db.session.execute(listing(status).limit(limit)).all()
+    for message, public_id in rows:
+        when = message.sent_at or message.next_attempt_at
+        click.echo("\t".join([str(message.id), message.status, str(message.attempts),
+                              message.kind, message.recipient, public_id or "-",
+                              when.strftime("%Y-%m-%d %H:%M:%S"),
+                              (message.last_error or "").replace("\n", " ")]))
+    click.echo(f"{len(rows)} message{'s' if len(rows) != 1 else ''}.", err=True)

@@ -3,10 +3,10 @@ from portal.accounts.models import AdminUser, PortalUser
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, ZeroTouchEntry
 from portal.licensing.models import LicensePool
-from portal.mail.models import OutboxMessage
+from portal.mail.models import OutboxMessage, SmtpSettings
 from portal.provisioning.models import QrCode
 from portal.settings.models import CompanionSettings, Localization, OtpPolicy, SignInSettings
 
 __all__ = ["AdminUser", "PortalUser", "AuditEvent", "Device", "EnrollmentTicket",
-           "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "QrCode",
-           "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings"]
+           "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "SmtpSettings",
+           "QrCode", "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings"]

@@ -1,12 +1,26 @@
-"""Queueing mail in the outbox, inside the transaction that creates the QR code."""
+"""The outbox: queueing mail inside the transaction that creates the QR code, listing it for
+the console, and queueing a failed message again."""
 import sqlalchemy as sa
 
 from portal.accounts.models import AdminUser, PortalUser
-from portal.database import db
-from portal.mail.models import OutboxMessage
+from portal.audit.log import record
+from portal.database import db, utcnow
+from portal.mail.models import STATUSES, OutboxMessage
 from portal.provisioning.models import QrCode
 
-SUBJECT = "An Administrator has provisioned a device on your behalf"
+
+def N_(text: str) -> str:
+    """Marks text for the "mail" catalog; it is translated when the message is sent."""
+    return text
+
+
+SUBJECT = N_("An Administrator has provisioned a device on your behalf")
+KIND_NAMES = {"qr_to_admin": "QR code to a mail recipient", "qr_to_user": "QR code to the user",
+              "notification": "Notification to the alternative address", "test": "Test mail"}
+
+
+class OutboxError(ValueError):
+    """The outbox refused an action on a message; the text says why."""
 
 
 def recipients_for(qr_code: QrCode, user: PortalUser | None) -> list[tuple[str, str]]:
@@ -36,3 +50,50 @@ def queue_for_qr_code(qr_code: QrCode, user: PortalUser | None) -> list[OutboxMe
                 for kind, address in recipients_for(qr_code, user)]
     db.session.add_all(messages)
     return messages
+
+
+def listing(status: str | None = None) -> sa.Select:
+    """Messages with their QR code's public id, newest first, optionally of one status."""
+    statement = (sa.select(OutboxMessage, QrCode.public_id)
+                 .outerjoin(QrCode, QrCode.id == OutboxMessage.qr_code_id)
+                 .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()))
+    if status in STATUSES:
+        statement = statement.where(OutboxMessage.status == status)
+    return statement
+
+
+def messages_for_qr_code(qr_code: QrCode) -> list[OutboxMessage]:
+    return list(db.session.scalars(sa.select(OutboxMessage)
+                                   .where(OutboxMessage.qr_code_id == qr_code.id)
+                                   .order_by(OutboxMessage.id)))
+
+
+def status_counts() -> dict[str, int]:
+    rows = db.session.execute(sa.select(OutboxMessage.status, sa.func.count())
+                              .group_by(OutboxMessage.status))
+    return {status: 0 for status in STATUSES} | dict(rows.all())
+
+
+def resend(message_id: int, *, actor: str, actor_type: str = "admin") -> OutboxMessage:
+    """Queue a failed message again, due now, with its attempts reset, and commit.
+
+    Raises OutboxError when the message does not exist or did not fail. The conditional
+    UPDATE makes two admins pressing Send again at once queue it only once.
+    """
+    result = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "failed")
+        .values(status="queued", attempts=0, next_attempt_at=utcnow(), locked_until=None,
+                claim_token=None)
+        .execution_options(synchronize_session=False))
+    message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+    if result.rowcount != 1:
+        db.session.rollback()
+        if message is None:
+            raise OutboxError(f"There is no message {message_id} in the outbox.")
+        raise OutboxError(f"Message {message_id} to {message.recipient} is {message.status}; "
+                          "only a failed message can be sent again.")
+    record("outbox.resend", actor_type=actor_type, actor=actor, target=str(message_id),
+           recipient=message.recipient, kind=message.kind)
+    db.session.commit()
+    return message
