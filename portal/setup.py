@@ -1,9 +1,10 @@
 """The steps create_app runs: secret key, extensions, blueprints, commands."""
+import logging
 import os
 import secrets
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 
 class ConfigurationError(RuntimeError):
@@ -58,10 +59,46 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    # Redis failing between a limit's check and its count must not turn a request into a 500.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
+    _log_throttling_storage()
 
     from portal.web.session import configure_login
     configure_login(app, login_manager)
+
+
+# Flask-Limiter's words for its storage going and coming back, and what they mean here.
+_STORAGE_NEWS = {
+    "Rate limit storage unreachable - falling back to in-memory storage":
+        "Redis (REDIS_URL) does not answer: throttling falls back to the memory of this "
+        "process (pid %d), which counts failed attempts on its own until Redis answers again.",
+    "Rate limit storage recovered":
+        "Redis (REDIS_URL) answers again: this process (pid %d) shares throttling again.",
+}
+
+
+class _ThrottlingStorageLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        news = _STORAGE_NEWS.get(record.getMessage())
+        if news and has_app_context():
+            current_app.logger.warning(news, os.getpid())
+
+
+def _storage_news_and_warnings(record: logging.LogRecord) -> bool:
+    # Not the info line Flask-Limiter writes for every refused request.
+    return record.levelno >= logging.WARNING or record.getMessage() in _STORAGE_NEWS
+
+
+def _log_throttling_storage() -> None:
+    """Flask-Limiter notes when Redis stops answering and when it is back on a logger of its
+    own that has no handler, so nobody would see it: say it in the portal's log."""
+    log = logging.getLogger("flask-limiter")
+    log.setLevel(logging.INFO)  # "recovered" is an info line
+    if _storage_news_and_warnings not in log.filters:
+        log.addFilter(_storage_news_and_warnings)
+    if not any(isinstance(handler, _ThrottlingStorageLog) for handler in log.handlers):
+        log.addHandler(_ThrottlingStorageLog())
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """HTML error pages for browsers; the API registers its own JSON handlers."""
+import sqlalchemy as sa
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -37,7 +38,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def internal_error(error: Exception):
         db.session.rollback()
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if isinstance(error, sa.exc.OperationalError):
+            # The database is away (restart, network): one line per request, not a traceback.
+            cause = str(error.orig or error).strip().splitlines()[0][:200]
+            app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
+                             cause)
+        else:
+            app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
             from portal.api.errors import internal_error_response
             return internal_error_response()

@@ -28,7 +28,7 @@ def register(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if app.config["PORTAL_PUBLIC_URL"].startswith("https://"):
+        if app.config["PORTAL_PUBLIC_URL"].lower().startswith("https://"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if not request.path.startswith(app.static_url_path):
             # Pages can show OTPs and QR codes: never keep them in a shared or browser cache.

@@ -1,7 +1,8 @@
 """Flask-Login wiring for admins, with an htmx-aware unauthorized handler."""
 from urllib.parse import unquote
 
-from flask import Response, redirect, request, url_for
+from flask import Response, current_app, g, redirect, request, session, url_for
+from flask_login import user_logged_in
 
 from portal.database import db
 from portal.extensions import htmx
@@ -25,9 +26,18 @@ def _is_local_path(path: str) -> bool:
             and not any(ord(c) < 32 or ord(c) == 127 for c in path))
 
 
+def _new_csrf_token(sender, **extra) -> None:
+    # Whoever planted the session before sign-in (session fixation) knows its CSRF token: the
+    # signed-in session gets a token of its own, made when the next page asks for one.
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(name, None)
+    g.pop(name, None)
+
+
 def configure_login(app, login_manager) -> None:
     from portal.accounts.models import AdminUser
 
+    user_logged_in.connect(_new_csrf_token)  # once per process: blinker ignores repeats
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
     login_manager.session_protection = "strong"

@@ -26,7 +26,9 @@ def _fail(app):
                    "android_api_level": 33}})
 
 
-def test_failed_attempts_counted_in_one_process_throttle_another(tmp_path, database_uri):
+def test_failed_attempts_counted_in_one_process_throttle_another(tmp_path, database_uri, db):
+    # (`db`: the refusals' audit rows go into the test's transaction, rolled back afterwards,
+    # not into the database the next tests count rows in.)
     prefix = "portal-test-" + secrets.token_hex(4)
     first = _app(tmp_path, database_uri, prefix)
     assert [_fail(first).status_code for _ in range(3)] == [401, 401, 401]
