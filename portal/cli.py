@@ -41,6 +41,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(pending)
     app.cli.add_command(companion_sim_command)
     app.cli.add_command(outbox)
+    from portal.demo_data import demo_data_command
+    app.cli.add_command(demo_data_command)
 
 
 @click.command("create-admin")

@@ -9,6 +9,7 @@ from portal.accounts.passwords import hash_password, verify_password
 from portal.database import UTCDateTime, db, utcnow
 
 USER_SOURCES = ("local", "ldap", "azure")
+SEARCH_KEY = "lower(username || ' ' || coalesce(display_name, '') || ' ' || coalesce(email, ''))"
 
 
 class AdminUser(UserMixin, db.Model):
@@ -51,6 +52,11 @@ class PortalUser(db.Model):
         sa.CheckConstraint("source <> 'local' OR password_hash IS NOT NULL",
                            name="local_has_password"),
         sa.CheckConstraint("length(username) >= 1", name="username_not_empty"),
+        # The Pending list's search by user: on PostgreSQL a trigram index of search_key
+        # answers LIKE '%...%'. SQLite knows no such index and gets a plain one of the same
+        # name (unused: its search reads the three columns of every user instead).
+        sa.Index("ix_portal_users_search", "search_key", postgresql_using="gin",
+                 postgresql_ops={"search_key": "gin_trgm_ops"}),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -58,6 +64,9 @@ class PortalUser(db.Model):
     username: so.Mapped[str] = so.mapped_column(sa.String(256), index=True)
     email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
     display_name: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    # Kept by the database: one lower-case text to search, so one trigram index serves it.
+    search_key: so.Mapped[str | None] = so.mapped_column(sa.String(800), sa.Computed(
+        SEARCH_KEY))
     password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     # The directory's own identifier: the DN (LDAP) or the object id `oid` (Azure AD).
     directory_id: so.Mapped[str | None] = so.mapped_column(sa.String(512))

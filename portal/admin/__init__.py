@@ -11,5 +11,5 @@ def template_globals():
     return {"now": utcnow}
 
 
-from portal.admin import auth, devices, mail, qr_codes, settings  # noqa: E402,F401
+from portal.admin import audit, auth, devices, mail, qr_codes, settings  # noqa: E402,F401
 from portal.admin import sign_in_settings  # noqa: E402,F401

@@ -5,9 +5,9 @@ from portal.accounts.decorators import admin_required
 from portal.admin import bp
 from portal.admin.forms import SearchForm
 from portal.enrollment.pending import current_figures
-from portal.provisioning.listing import qr_codes_with_counts
+from portal.provisioning.listing import ORDER, qr_code_keys, qr_code_rows, qr_code_total
 from portal.web.htmx import render
-from portal.web.pagination import paginate
+from portal.web.pagination import keyset, read_cursor
 
 PAGE_SIZE = 25
 
@@ -29,14 +29,19 @@ def devices():
 def pending():
     search = SearchForm(request.args)
     query = search.q.data if search.validate() else ""
-    page = paginate(qr_codes_with_counts(query), request.args.get("page", 1, type=int),
-                    PAGE_SIZE, scalars=False)
+    # First: expiring due OTPs ends the transaction, which would expire the rows loaded
+    # before it and reload each of them, one query per row.
+    figures = current_figures()
+    page = keyset(qr_code_keys(query), ORDER, read_cursor(request.args, ORDER), PAGE_SIZE,
+                  scalars=False)
     return render("admin/devices/pending.html", "admin/devices/_qr_table.html",
-                  page=page, figures=current_figures(), search=search, query=query)
+                  page=page, rows=qr_code_rows(page.items), figures=figures, search=search,
+                  total=None if query else qr_code_total(), query=query)
 
 
 @bp.get("/devices/licenses")
 @admin_required
 def license_figures():
     return render("admin/devices/pending.html", "admin/devices/_license_figures.html",
-                  figures=current_figures(), page=None, search=SearchForm(), query="")
+                  figures=current_figures(), page=None, rows=[], search=SearchForm(),
+                  query="")

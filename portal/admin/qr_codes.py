@@ -11,8 +11,8 @@ from portal.accounts.users import search_local_users
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, QrCodeForm
 from portal.database import db
-from portal.enrollment.pending import (AlreadyRevoked, current_figures, pending_counts,
-                                      pending_enrollments)
+from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
+                                      pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.extensions import htmx
 from portal.mail.delivery import send_soon
@@ -27,7 +27,9 @@ from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidC
 from portal.settings import companion, localizations
 from portal.settings import sign_in as sign_in_settings
 from portal.web.htmx import render
-from portal.web.pagination import paginate
+from portal.web.pagination import keyset, read_cursor
+
+OTP_PAGE_SIZE = 50
 
 
 def _form() -> QrCodeForm:
@@ -170,7 +172,8 @@ def view_qr_code_otp(public_id):
     if qr.option != "auto" or not EmptyForm().validate_on_submit():
         abort(400)
     otp = view_otp(qr, viewed_by=current_user)
-    page = paginate(pending_enrollments(qr), request.args.get("page", 1, type=int), 50)
+    page = keyset(pending_enrollments(qr), LIST_ORDER, read_cursor(request.args, LIST_ORDER),
+                  OTP_PAGE_SIZE, descending=False)
     return render("admin/qr_codes/otp.html", "admin/qr_codes/_otp.html", qr=qr, otp=otp,
                   page=page, counts=pending_counts(qr), form=EmptyForm())
 

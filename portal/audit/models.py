@@ -13,8 +13,15 @@ class AuditEvent(db.Model):
         sa.CheckConstraint("actor_type IN ('admin', 'user', 'device', 'operator', 'system')",
                            name="actor_type_known"),
         sa.CheckConstraint("outcome IN ('success', 'refused', 'error')", name="outcome_known"),
+        # The audit list is read newest first, (occurred_at, id) being its keyset; each filter
+        # has an index that yields its rows already in that order.
         sa.Index("ix_audit_events_occurred_at_id", "occurred_at", "id"),
-        sa.Index("ix_audit_events_action_occurred_at", "action", "occurred_at"),
+        sa.Index("ix_audit_events_action_occurred_at_id", "action", "occurred_at", "id"),
+        sa.Index("ix_audit_events_outcome_occurred_at_id", "outcome", "occurred_at", "id"),
+        sa.Index("ix_audit_events_actor_occurred_at_id", "actor", "occurred_at", "id"),
+        sa.Index("ix_audit_events_target_occurred_at_id", "target", "occurred_at", "id"),
+        sa.Index("ix_audit_events_serial_number_occurred_at_id", "serial_number",
+                 "occurred_at", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -26,5 +33,5 @@ class AuditEvent(db.Model):
     code: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     target: so.Mapped[str | None] = so.mapped_column(sa.String(256))
     client_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
-    serial_number: so.Mapped[str | None] = so.mapped_column(sa.String(64), index=True)
+    serial_number: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     details: so.Mapped[dict | None] = so.mapped_column(sa.JSON)

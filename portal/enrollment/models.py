@@ -61,6 +61,7 @@ class PendingEnrollment(db.Model):
         sa.CheckConstraint("(state = 'used') = (device_id IS NOT NULL)", name="used_has_device"),
         sa.Index("ix_pending_enrollments_qr_code_id_state", "qr_code_id", "state"),
         sa.Index("ix_pending_enrollments_state_expires_at", "state", "expires_at"),
+        sa.Index("ix_pending_enrollments_qr_code_id_id", "qr_code_id", "id"),  # View OTP
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

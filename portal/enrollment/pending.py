@@ -31,8 +31,11 @@ def _end_pending(where, state: str, now: datetime) -> int:
 def expire_due(now: datetime | None = None) -> int:
     """End every pending enrollment whose OTP has expired and release its license; commits."""
     now = now or utcnow()
+    # Ordered by expires_at so that PostgreSQL walks the (state, expires_at) index: without
+    # it, its estimate of many due rows makes it scan the whole table to find none.
     due = db.session.scalar(sa.select(PendingEnrollment.id).where(
-        PendingEnrollment.state == "pending", PendingEnrollment.expires_at < now).limit(1))
+        PendingEnrollment.state == "pending", PendingEnrollment.expires_at < now)
+        .order_by(PendingEnrollment.expires_at).limit(1))
     if due is None:
         db.session.rollback()
         return 0
@@ -71,8 +74,12 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
     return ended
 
 
+LIST_ORDER = (PendingEnrollment.id,)  # oldest first; the keyset of View OTP's list
+
+
 def pending_enrollments(qr_code: QrCode) -> sa.Select:
-    """The QR's pending enrollments, oldest first, with the device that used each (one query)."""
+    """The QR's pending enrollments, oldest first (LIST_ORDER, read from the (qr_code_id, id)
+    index), with the device that used each (one query)."""
     return (sa.select(PendingEnrollment).where(PendingEnrollment.qr_code_id == qr_code.id)
             .options(sa.orm.joinedload(PendingEnrollment.device))
             .order_by(PendingEnrollment.id))

@@ -1,32 +1,91 @@
-"""The Pending list: QR codes with the state of their pending enrollments, in one query."""
+"""The Pending list: QR codes newest first, searchable, with their pending enrollments' states.
+
+A page is read in steps whose cost does not grow with the list: the keys of the page's QR codes
+(from one index), then those QR codes with their users, then the state counts of their pending
+enrollments only.
+"""
 import sqlalchemy as sa
 
 from portal.accounts.models import PortalUser
+from portal.database import db
 from portal.enrollment.models import PendingEnrollment
 from portal.provisioning.models import QrCode
 
+ORDER = (QrCode.created_at, QrCode.id)  # newest first; the keyset of the list
+_NO_COUNTS = (0, 0, 0, 0)
+_STATES = ("pending", "used", "expired", "revoked")
 
-def _count(state: str):
-    return sa.func.coalesce(sa.func.sum(sa.case((PendingEnrollment.state == state, 1),
-                                                else_=0)), 0).label(state)
 
+def qr_code_keys(query: str = "") -> sa.Select:
+    """(created_at, id) of the QR codes matching the search of QR ID, user, SSID and
+    alternative address (case-insensitive, anywhere in the text); to be paged by ORDER.
 
-def qr_codes_with_counts(query: str = "") -> sa.Select:
-    """(QrCode, username, pending, used, expired, revoked) rows, newest first, searchable by
-    QR ID, user, SSID and alternative address."""
-    counts = (sa.select(PendingEnrollment.qr_code_id, _count("pending"), _count("used"),
-                        _count("expired"), _count("revoked"))
-              .group_by(PendingEnrollment.qr_code_id).subquery())
-    statement = (
-        sa.select(QrCode, PortalUser.username, counts.c.pending, counts.c.used,
-                  counts.c.expired, counts.c.revoked)
-        .outerjoin(PortalUser, PortalUser.id == QrCode.user_id)
-        .outerjoin(counts, counts.c.qr_code_id == QrCode.id)
-        .order_by(QrCode.created_at.desc(), QrCode.id.desc()))
+    Every column it reads is in ix_qr_codes_listing, so paging, and on SQLite the search,
+    never read the QR rows themselves; on PostgreSQL a selective search starts from the
+    trigram indexes ix_qr_codes_search and ix_portal_users_search instead."""
+    statement = sa.select(QrCode.created_at, QrCode.id)
     if query:
-        columns = (QrCode.public_id, QrCode.wifi_ssid, QrCode.alternative_email,
-                   PortalUser.username, PortalUser.display_name, PortalUser.email)
-        statement = statement.where(sa.or_(*(
-            sa.func.lower(column).contains(query.lower(), autoescape=True)
-            for column in columns)))
+        statement = statement.where(_matches(query))
     return statement
+
+
+def _matches(query: str):
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        users = sa.select(PortalUser.id).where(sa.or_(*(
+            _contains(column, pattern, sqlite)
+            for column in (PortalUser.username, PortalUser.display_name, PortalUser.email))))
+        of_users = QrCode.user_id.in_(users)
+    else:
+        # One trigram index scan of the lower-case search_key (three ILIKEs would make the
+        # planner read every user); = ANY(ARRAY(...)) lets it combine the users' QR codes
+        # with the trigram scans of qr_codes (a BitmapOr).
+        users = sa.select(PortalUser.id).where(
+            PortalUser.search_key.like(pattern.lower(), escape="\\"))
+        of_users = QrCode.user_id == sa.any_(sa.func.array(users.scalar_subquery()))
+    return sa.or_(*(_contains(column, pattern, sqlite)
+                    for column in (QrCode.public_id, QrCode.wifi_ssid, QrCode.alternative_email)),
+                  of_users)
+
+
+def _contains(column, pattern: str, sqlite: bool):
+    # SQLite's LIKE ignores ASCII case by itself (and SQLite's lower() knows only ASCII too):
+    # the lower() that ilike() adds there would only cost a function call per row and column.
+    # PostgreSQL's ILIKE is what its trigram indexes answer.
+    if sqlite:
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
+def qr_code_rows(keys) -> list[tuple]:
+    """(QrCode, username, pending, used, expired, revoked) for the keys' QR codes, in the keys'
+    order; two queries, whatever the number of keys."""
+    ids = [key.id for key in keys]
+    if not ids:
+        return []
+    found = {qr.id: (qr, username) for qr, username in db.session.execute(
+        sa.select(QrCode, PortalUser.username)
+        .outerjoin(PortalUser, PortalUser.id == QrCode.user_id).where(QrCode.id.in_(ids)))}
+    counts = state_counts(ids)
+    return [(*found[id_], *counts.get(id_, _NO_COUNTS)) for id_ in ids if id_ in found]
+
+
+def state_counts(qr_code_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
+    """{qr_code_id: (pending, used, expired, revoked)} for these QR codes only, read from
+    the (qr_code_id, state) index."""
+    rows = db.session.execute(
+        sa.select(PendingEnrollment.qr_code_id, PendingEnrollment.state, sa.func.count())
+        .where(PendingEnrollment.qr_code_id.in_(qr_code_ids))
+        .group_by(PendingEnrollment.qr_code_id, PendingEnrollment.state))
+    counts: dict[int, dict[str, int]] = {}
+    for qr_code_id, state, count in rows:
+        counts.setdefault(qr_code_id, {})[state] = count
+    return {qr_code_id: tuple(by_state.get(state, 0) for state in _STATES)
+            for qr_code_id, by_state in counts.items()}
+
+
+def qr_code_total() -> int:
+    """How many QR codes there are (the search's matches are not counted: that would read
+    the whole index once more on every page)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(QrCode)) or 0

@@ -8,6 +8,8 @@ from portal.database import UTCDateTime, db, utcnow
 
 OPTIONS = ("ssp", "auto")
 NETWORKS = ("wifi", "mobile")
+TRIGRAMS = {"public_id": "gin_trgm_ops", "wifi_ssid": "gin_trgm_ops",
+            "alternative_email": "gin_trgm_ops"}
 
 
 class QrCode(db.Model):
@@ -34,7 +36,15 @@ class QrCode(db.Model):
             " AND otp_hash IS NULL AND otp_enc IS NULL AND otp_expires_at IS NULL)",
             name="option_settings"),
         sa.CheckConstraint("length(public_id) >= 8", name="public_id_length"),
-        sa.Index("ix_qr_codes_created_at_id", "created_at", "id"),
+        # The Pending list: newest first, and its search reads only this index (a QR row
+        # carries kilobytes of ciphertext; the index entry about a hundred bytes).
+        sa.Index("ix_qr_codes_listing", "created_at", "id", "public_id", "wifi_ssid",
+                 "alternative_email", "user_id"),
+        # The search "anywhere in the text": on PostgreSQL a trigram index answers ILIKE
+        # '%...%' without reading every row. SQLite knows no such index and gets a plain one
+        # of the same name (unused: its search scans ix_qr_codes_listing instead).
+        sa.Index("ix_qr_codes_search", "public_id", "wifi_ssid", "alternative_email",
+                 postgresql_using="gin", postgresql_ops=TRIGRAMS),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -79,14 +79,32 @@ def test_pending_page_fits_a_phone_screen(signed_in, console, artifacts):
 def test_next_page_swaps_only_the_table_and_pushes_the_url(signed_in, console):
     signed_in.evaluate("document.querySelector('h1').dataset.marker = 'kept'")
 
-    signed_in.get_by_role("link", name="Next").click()
+    signed_in.get_by_role("link", name="Older").click()
 
     expect(signed_in.get_by_text("Page 2 of 2")).to_be_visible()
-    expect(signed_in).to_have_url(re.compile(r"/admin/devices/pending\?page=2$"))
+    expect(signed_in).to_have_url(re.compile(r"/admin/devices/pending\?after=[\w-]+$"))
     # The heading is the same element: htmx swapped the table, not the page.
     expect(signed_in.locator("h1[data-marker=kept]")).to_have_count(1)
     signed_in.go_back()
     expect(signed_in.get_by_text("Page 1 of 2")).to_be_visible()
+    _assert_clean(console)
+
+
+def test_audit_log_filter_swaps_only_the_table_and_pushes_the_url(signed_in, console):
+    signed_in.get_by_role("navigation", name="Main").get_by_role("link",
+                                                                  name="Audit log").click()
+    expect(signed_in.get_by_role("heading", name="Audit log")).to_be_visible()
+    signed_in.evaluate("document.querySelector('h1').dataset.marker = 'kept'")
+
+    actions = signed_in.locator("#audit-rows tr td:nth-child(2)")
+    expect(actions.filter(has_text="admin.create")).not_to_have_count(0)  # the admin's creation
+
+    signed_in.get_by_label("Action").select_option("admin.sign_in")
+
+    expect(signed_in).to_have_url(re.compile(r"/admin/audit\?.*action=admin\.sign_in"))
+    expect(actions.filter(has_not_text="admin.sign_in")).to_have_count(0)
+    expect(actions.first).to_have_text("admin.sign_in")
+    expect(signed_in.locator("h1[data-marker=kept]")).to_have_count(1)
     _assert_clean(console)
 
 

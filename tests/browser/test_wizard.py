@@ -375,7 +375,7 @@ def test_ticking_define_otp_swaps_in_unlimited_and_validity_hours(page, log):
     _assert_no_blocked_scripts(log)
 
 
-def test_choosing_ldap_asks_for_administrative_credentials_and_save_says_no_directory(
+def test_choosing_ldap_without_a_directory_says_where_to_set_it_up_and_save_refuses(
         page, log, server):
     page.goto("/admin/devices/pending/new")
     _choose(page, "Automatic Provisioning")
@@ -386,9 +386,9 @@ def test_choosing_ldap_asks_for_administrative_credentials_and_save_says_no_dire
 
     group = page.get_by_role("group", name="Administrative LDAP credentials")
     expect(group).to_be_visible()
-    expect(group.get_by_label("Bind DN or user name")).to_be_visible()
-    expect(group.get_by_label("LDAP password")).to_be_visible()
-    group.get_by_label("User", exact=True).fill("jdoe")
+    expect(group.locator("#no-directory")).to_contain_text("No directory is configured yet")
+    expect(group.get_by_role("link", name="set up Active Directory")).to_have_attribute(
+        "href", "/admin/settings/sign-in")
     page.get_by_label("SSID").fill("Office")
     page.get_by_label("Password", exact=True).fill("office password")
     _swap(page, page.get_by_role("button", name="Save").click)

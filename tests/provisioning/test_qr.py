@@ -20,7 +20,8 @@ from portal.provisioning.payload import (
     encode_payload,
     payload_bytes,
 )
-from portal.provisioning.qr import ERROR_CORRECTION, qr_version, render_png, render_svg
+from portal.provisioning.qr import (ERROR_CORRECTION, qr_version, render_png, render_svg,
+                                    version_for_size)
 
 QUIET_ZONE_MODULES = 4
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -157,3 +158,8 @@ def test_second_render_of_the_same_payload_is_a_cache_hit():
     assert second is first
     assert second_seconds * 20 <= first_seconds
     assert render_svg(text) is render_svg(text)
+
+
+@pytest.mark.parametrize("size", [1, 14, 15, 100, 500, 1000, 1500, 2000, 2331])
+def test_version_for_size_agrees_with_the_drawn_symbol(size):
+    assert version_for_size(size) == qr_version("x" * size)

@@ -1,0 +1,184 @@
+"""Admin → Audit log: listing, each filter, keyset pages both ways, bad cursors, access."""
+import html as html_lib
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from portal.admin import audit as audit_view
+from portal.audit.listing import known_actions
+from portal.audit.models import AuditEvent
+from portal.web.pagination import encode_cursor
+
+AUDIT = "/admin/audit"
+HX = {"HX-Request": "true"}
+# Later than anything the fixtures record (they record "now"), so these events come first.
+T0 = datetime(2099, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def add_event(db, *, at=T0, action="qr_code.create", actor_type="admin", actor="alice",
+              outcome="success", code=None, target=None, serial_number=None, details=None):
+    event = AuditEvent(occurred_at=at, action=action, actor_type=actor_type, actor=actor,
+                       outcome=outcome, code=code, target=target, serial_number=serial_number,
+                       details=details)
+    db.session.add(event)
+    db.session.commit()
+    return event
+
+
+def row_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'<tr id="audit-event-(\d+)"', html)]
+
+
+def link(html: str, rel: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)"[^>]*rel="{rel}"', html)
+    return html_lib.unescape(found[1]) if found else None
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    monkeypatch.setattr(audit_view, "PAGE_SIZE", 5)
+
+
+def test_anonymous_users_are_sent_to_sign_in(client):
+    response = client.get(AUDIT)
+    assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+    assert client.get(AUDIT, headers=HX).status_code == 401
+
+
+def test_lists_events_newest_first_with_their_reason_and_is_in_the_console_nav(admin_client,
+                                                                               db):
+    old = add_event(db, at=T0 - timedelta(hours=1), action="enrollment.redeem",
+                    actor_type="device", actor=None, outcome="refused",
+                    code="invalid_credentials", target="QrAbcdefgh12", serial_number="SN-1")
+    new = add_event(db, at=T0, details={"usage_count": 3})
+    html = admin_client.get(AUDIT).get_data(as_text=True)
+    assert "<h1>Audit log</h1>" in html
+    assert row_ids(html)[:2] == [new.id, old.id]
+    assert "invalid_credentials" in html and "SN-1" in html and "usage_count=3" in html
+    assert re.search(r'href="/admin/audit"[^>]*aria-current="page"[^>]*>Audit log<', html)
+
+
+def test_htmx_request_gets_the_table_fragment(admin_client, db):
+    add_event(db)
+    response = admin_client.get(AUDIT + "?outcome=success", headers=HX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "HX-Request" in response.vary
+    assert body.startswith('<div id="audit-table"') and "<html" not in body
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("action=qr_code.revoke", {"revoke"}),
+    ("outcome=refused", {"refused"}),
+    ("actor=bob", {"bob"}),
+    ("serial_number=SN-42", {"serial"}),
+    ("target=QrTarget0001", {"target"}),
+    ("since=2099-03-02", {"late", "revoke"}),
+    ("until=2099-02-28", {"early"}),
+    ("since=2099-02-28&until=2099-03-01", {"early", "refused", "bob", "serial", "target"}),
+    ("action=enrollment.redeem&outcome=refused", {"refused"}),
+])
+def test_each_filter_shows_exactly_the_matching_events(admin_client, db, query, expected):
+    events = {
+        "early": add_event(db, at=T0 - timedelta(days=1), actor="carol"),
+        "refused": add_event(db, action="enrollment.redeem", actor_type="device", actor=None,
+                             outcome="refused", code="expired"),
+        "bob": add_event(db, actor="bob"),
+        "serial": add_event(db, action="enrollment.redeem", actor_type="device", actor=None,
+                            serial_number="SN-42"),
+        "target": add_event(db, target="QrTarget0001"),
+        "late": add_event(db, at=T0 + timedelta(days=1), actor="dave"),
+        "revoke": add_event(db, at=T0 + timedelta(days=2), action="qr_code.revoke"),
+    }
+    html = admin_client.get(f"{AUDIT}?{query}").get_data(as_text=True)
+    shown = set(row_ids(html))
+    ours = {name for name, event in events.items() if event.id in shown}
+    assert ours == expected
+    if "since" not in query and "until" not in query:
+        assert len(shown) == len(ours)  # nothing else matches, from other fixtures either
+
+
+def test_the_action_select_offers_the_actions_in_the_log(admin_client, db):
+    add_event(db, action="zz_demo.action")
+    assert "zz_demo.action" in known_actions()
+    assert known_actions() == sorted(set(known_actions()))
+    html = admin_client.get(AUDIT).get_data(as_text=True)
+    assert '<option value="zz_demo.action">zz_demo.action</option>' in html
+    assert re.search(r'<option [^>]*value="">Any action</option>', html)
+
+
+def test_an_action_not_logged_yet_filters_to_nothing_rather_than_erroring(admin_client, db):
+    html = admin_client.get(AUDIT + "?action=mail.never_sent").get_data(as_text=True)
+    assert "No audit event matches these filters." in html and "Not a valid choice" not in html
+
+
+def test_invalid_dates_are_explained_and_ignored(admin_client, db):
+    event = add_event(db)
+    html = admin_client.get(AUDIT + "?since=2099-13-01").get_data(as_text=True)
+    assert "Not a valid date value." in html and event.id in row_ids(html)
+    html = admin_client.get(AUDIT + "?since=2099-03-02&until=2099-03-01").get_data(as_text=True)
+    assert "The To date must not be before the From date." in html
+
+
+def test_without_javascript_the_filter_form_is_a_plain_get_form(admin_client, db):
+    add_event(db, actor="erin")
+    html = admin_client.get(AUDIT).get_data(as_text=True)
+    assert re.search(r'<form class="audit-filters" method="get" action="/admin/audit"', html)
+    assert '<button type="submit" class="primary">Filter</button>' in html
+    # What a browser submits: every field, the empty ones too.
+    page = admin_client.get(AUDIT + "?action=&outcome=&actor=erin&serial_number=&target="
+                            "&since=&until=").get_data(as_text=True)
+    assert len(row_ids(page)) == 1
+
+
+def test_keyset_pages_forward_and_back_are_exact_even_with_equal_timestamps(admin_client, db,
+                                                                           small_pages):
+    # 23 events, most sharing a timestamp with others: only (time, id) orders them.
+    created = [add_event(db, at=T0 - timedelta(seconds=n // 4), actor="keyset")
+               for n in range(23)]
+    expected = [e.id for e in sorted(created, key=lambda e: (e.occurred_at, e.id),
+                                     reverse=True)]
+    url, pages = AUDIT + "?actor=keyset", []
+    while url:
+        html = admin_client.get(url).get_data(as_text=True)
+        pages.append(row_ids(html))
+        assert f"Page {len(pages)}" in html
+        url = link(html, "next")
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 3]
+    assert [i for page in pages for i in page] == expected
+    assert "actor=keyset" in link(html, "prev")  # the filter travels with the cursor
+    back = []
+    url = link(html, "prev")
+    while url:
+        html = admin_client.get(url).get_data(as_text=True)
+        back.append(row_ids(html))
+        url = link(html, "prev")
+    assert back == pages[-2::-1]
+    assert link(html, "next") is not None and "Page 1" in html
+
+
+def test_newer_from_a_short_page_refills_to_a_full_first_page(admin_client, db, small_pages):
+    created = [add_event(db, at=T0 - timedelta(seconds=n), actor="refill") for n in range(7)]
+    # A cursor from a bookmark made when there were fewer events: only 2 are newer now.
+    cursor = encode_cursor((created[2].occurred_at, created[2].id), 5)
+    html = admin_client.get(f"{AUDIT}?actor=refill&before={cursor}").get_data(as_text=True)
+    assert row_ids(html) == [e.id for e in created[:5]] and link(html, "prev") is None
+
+
+@pytest.mark.parametrize("cursor", [
+    "garbage", "%%%", "e30", encode_cursor(("2099-01-01T00:00:00", 1), 0),
+    encode_cursor((1, 2), 0), encode_cursor((T0,), 0), encode_cursor((T0, "x"), 0),
+    encode_cursor((T0, True), 0), "W1siMjA5OSJdXQ" * 30])
+@pytest.mark.parametrize("direction", ["after", "before"])
+def test_a_bad_cursor_shows_the_first_page(admin_client, db, small_pages, cursor, direction):
+    first = add_event(db, actor="cursor")
+    response = admin_client.get(f"{AUDIT}?actor=cursor&{direction}={cursor}")
+    assert response.status_code == 200
+    assert row_ids(response.get_data(as_text=True)) == [first.id]
+
+
+def test_a_cursor_past_the_end_shows_the_first_page(admin_client, db, small_pages):
+    only = add_event(db, actor="end")
+    cursor = encode_cursor((T0 - timedelta(days=999), 1), 50)
+    html = admin_client.get(f"{AUDIT}?actor=end&after={cursor}").get_data(as_text=True)
+    assert row_ids(html) == [only.id]
