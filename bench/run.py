@@ -4,8 +4,9 @@
 
 For each database (an SQLite file, and PostgreSQL when TEST_DATABASE_URL or a local server on
 127.0.0.1:5432 answers) it seeds an automatic QR code, starts gunicorn with 2 workers, and drives
-both endpoints with the same client: N concurrent keep-alive-less HTTP clients in 4 processes.
-It prints requests/s, p50 and p99 for each, and their ratio measured in the same run.
+both endpoints with the same client: N concurrent keep-alive-less HTTP clients, one process
+each. It prints requests/s, p50 and p99 for each, their ratio measured in the same run, and the
+CPU time gunicorn spent per request.
 """
 import argparse
 import http.client
@@ -36,7 +37,8 @@ def _request(port, method, path, body=None):
 def _client(args):
     port, kind, qr_id, otp, count, seconds, offset, barrier = args
     barrier.wait()
-    latencies, statuses, deadline, sent = [], {}, time.monotonic() + seconds, 0
+    started = time.monotonic()  # system-wide on Linux: comparable between the clients
+    latencies, statuses, deadline, sent = [], {}, started + seconds, 0
     while (count and sent < count) or (not count and time.monotonic() < deadline):
         if kind == "healthz":
             status, took = _request(port, "GET", "/healthz")
@@ -48,28 +50,52 @@ def _client(args):
         latencies.append(took)
         statuses[status] = statuses.get(status, 0) + 1
         sent += 1
-    return latencies, statuses
+    return latencies, statuses, started, time.monotonic()
+
+
+def server_cpu(port) -> float:
+    """CPU seconds (user + system) the gunicorn master and workers on `port` used so far.
+
+    It moves much less than requests/s when other programs load the machine. PostgreSQL's own
+    processes are not in it (Linux only)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"gunicorn" not in (command := cmdline.read_bytes()) \
+                    or f"127.0.0.1:{port}".encode() not in command:
+                continue
+            fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def drive(port, kind, clients, *, qr_id=None, otp=None, total=0, seconds=5.0):
-    """Run `clients` concurrent clients; returns (requests/s, p50 ms, p99 ms, statuses)."""
+    """Run `clients` concurrent clients; returns (requests/s, p50 ms, p99 ms, statuses,
+    server CPU ms per request). The clock runs from the clients' common start to the last
+    answer, so starting the client processes is not counted."""
     per_client = -(-total // clients) if total else 0
     ctx = multiprocessing.get_context("spawn")
     manager = ctx.Manager()
-    barrier = manager.Barrier(clients)
+    barrier = manager.Barrier(clients + 1)
     work = [(port, kind, qr_id, otp, per_client, seconds, i * 1_000_000, barrier)
             for i in range(clients)]
-    start = time.perf_counter()
     with ctx.Pool(clients) as pool:
-        results = pool.map(_client, work)
-    elapsed = time.perf_counter() - start
-    latencies = sorted(x for lat, _ in results for x in lat)
+        pending = pool.map_async(_client, work)
+        cpu = server_cpu(port)
+        barrier.wait()
+        results = pending.get()
+        cpu = server_cpu(port) - cpu
+    elapsed = max(end for *_, end in results) - min(start for *_, start, _ in results)
+    latencies = sorted(x for lat, *_ in results for x in lat)
     statuses = {}
-    for _, s in results:
+    for _, s, *_ in results:
         for key, value in s.items():
             statuses[key] = statuses.get(key, 0) + value
     q = statistics.quantiles(latencies, n=100)
-    return len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, statuses
+    return (len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, statuses,
+            cpu * 1000 / len(latencies))
 
 
 def seed(database_uri, instance, usage_count):
@@ -114,11 +140,12 @@ def bench_database(name, database_uri, args):
                        total=args.redemptions)
     print(f"\n[{name}] {args.clients} concurrent clients, gunicorn {args.workers} workers "
           f"x {args.threads} threads")
-    for label, (rps, p50, p99, statuses) in (("GET /healthz", health),
-                                             ("POST /api/v1/enrollments", redeem)):
+    for label, (rps, p50, p99, statuses, cpu) in (("GET /healthz", health),
+                                                  ("POST /api/v1/enrollments", redeem)):
         print(f"  {label:26} {rps:8.1f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
-              f"statuses {dict(sorted(statuses.items()))}")
-    print(f"  redemption / healthz throughput ratio: {redeem[0] / health[0]:.2f}")
+              f"server CPU {cpu:5.2f} ms/request   statuses {dict(sorted(statuses.items()))}")
+    print(f"  redemption / healthz throughput ratio: {redeem[0] / health[0]:.2f}   "
+          f"(server CPU per request: {health[4] / redeem[4]:.2f})")
     return health, redeem
 
 

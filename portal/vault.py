@@ -1,5 +1,6 @@
 """Secrets at rest: encryption for values we must show again, keyed hashes for look-ups."""
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -11,10 +12,16 @@ from flask import current_app
 
 
 def _derive(purpose: str) -> bytes:
+    return _derived_key(current_app.config["SECRET_KEY"], purpose)
+
+
+@functools.lru_cache(maxsize=32)
+def _derived_key(secret: str, purpose: str) -> bytes:
     # Separate keys per purpose, so a leaked lookup key reveals nothing about the ciphertexts.
-    secret = current_app.config["SECRET_KEY"].encode()
+    # Cached per process (keyed by the secret too, so a changed SECRET_KEY is never missed):
+    # every OTP check needs one.
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=f"portal:{purpose}:v1".encode()).derive(secret)
+                info=f"portal:{purpose}:v1".encode()).derive(secret.encode())
 
 
 def _fernet() -> Fernet:

@@ -44,6 +44,15 @@ SCHEMAS = {
                                   "device_token": {"type": "string"},
                                   "state": {"const": "provisioning"}, "user": _USER,
                                   "lang": {"type": "string"}}},
+    # A retry answers with the device's state as it is: enrolled once it reported success,
+    # and a used ticket's device in whatever state it reached.
+    "EnrollmentRetry": {"type": "object",
+                        "required": ["device_id", "device_token", "state", "user", "lang"],
+                        "properties": {"device_id": {"type": "string"},
+                                       "device_token": {"type": "string"},
+                                       "state": {"enum": ["provisioning", "enrolled", "failed",
+                                                          "retired"]},
+                                       "user": _USER, "lang": {"type": "string"}}},
     "CompletionRequest": {"type": "object", "required": ["result"], "properties": {
         "result": {"enum": ["success", "failure"]},
         "reason": {"type": "string", "maxLength": 500}}},
@@ -83,7 +92,7 @@ def document(server_url: str) -> dict:
                 "requestBody": json_body("EnrollmentRequest"),
                 "responses": {
                     "201": ok("Enrollment", "A new device"),
-                    "200": ok("Enrollment", "The same device asking again"),
+                    "200": ok("EnrollmentRetry", "The same device asking again"),
                     "400": _error("Invalid request", ["invalid_request"]),
                     "401": _error("Invalid credentials", ["invalid_credentials"]),
                     "403": _error("QR code revoked", ["qr_revoked"]),

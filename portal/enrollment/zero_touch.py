@@ -118,14 +118,23 @@ def import_identifiers(lines: Iterable[str], *, actor_type: str, actor: str) -> 
     return ImportResult(added, len(entries) - added, rejects)
 
 
+# Whether one of the bound identifiers is on the list, to ask inside another (Core) query.
+LISTED = sa.exists().where(ZeroTouchEntry.__table__.c.identifier.in_(
+    sa.bindparam("zero_touch_identifiers", expanding=True)))
+
+
 def is_listed(serial_number: str | None, imei: str | None) -> bool:
     """True when the serial number (compared upper-cased) or the IMEI is on the list."""
-    candidates = [value for value in ((serial_number or "").strip().upper(),
-                                      (imei or "").strip()) if value]
+    candidates = identifiers(serial_number, imei)
     if not candidates:
         return False
-    return db.session.scalar(sa.select(sa.exists().where(
-        ZeroTouchEntry.identifier.in_(candidates))))
+    return db.session.scalar(sa.select(LISTED), {"zero_touch_identifiers": candidates})
+
+
+def identifiers(serial_number: str | None, imei: str | None) -> list[str]:
+    """What the list is searched for: the serial number upper-cased, and the IMEI."""
+    return [value for value in ((serial_number or "").strip().upper(), (imei or "").strip())
+            if value]
 
 
 def search(query: str | None = None) -> sa.Select:
