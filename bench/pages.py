@@ -9,7 +9,7 @@ turns, of: the Pending page (first page, 35 pages in through the cursor, a searc
 few QR codes and one that matches many), View OTP of the largest QR code (first page, 4 pages
 in), and the audit log (first page, 50 pages in, two filters). It prints each page's median,
 the SQL statements it ran, and the ratio of the 100,000-row time to the 10,000-row one (the
-target is at most 1.5). main() also returns the figures, for bench.run to report.
+target is at most 1.5). run() does the work and returns the figures; bench.run calls it.
 """
 import argparse
 import html
@@ -189,28 +189,44 @@ def main(argv=None) -> dict[str, dict[int, dict[str, tuple[float, int]]]]:
     parser.add_argument("--postgres", metavar="URL",
                         help="also on PostgreSQL (a server URL; databases are created on it)")
     args = parser.parse_args(argv)
-    sizes = [int(value) for value in args.scales.split(",")]
-    if len(sizes) != 2 or min(sizes) < 10_000:
-        parser.error("--scales takes two sizes of 10,000 rows or more (the deep pages need "
-                     f"{PENDING_DEEP + 1} pages of QR codes)")
+    try:
+        sizes = parse_scales(args.scales)
+    except ValueError as exc:
+        parser.error(str(exc))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    return run(sizes, args.repeat, postgres=args.postgres)
+
+
+def parse_scales(text: str) -> list[int]:
+    """"10000,100000" -> [10000, 100000]; ValueError unless two sizes of 10,000 or more."""
+    sizes = [int(value) for value in text.split(",")]
+    if len(sizes) != 2 or len(set(sizes)) != 2 or min(sizes) < 10_000:
+        raise ValueError("--scales takes two different sizes of 10,000 rows or more (the deep "
+                         f"pages need {PENDING_DEEP + 1} pages of QR codes)")
+    return sizes
+
+
+def run(sizes: list[int], repeat: int, postgres: str | None = None
+        ) -> dict[str, dict[int, dict[str, tuple[float, int]]]]:
+    """Build, measure and report each database (SQLite; PostgreSQL on the server `postgres`
+    too, when given); removes what it built. {database: {rows: {case: (ms, statements)}}}."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     databases = [("sqlite", lambda rows: f"sqlite:///{workdir}/portal-{rows}.db")]
-    if args.postgres:
-        databases.append(("postgresql", lambda rows: _postgres(args.postgres, rows)))
+    if postgres:
+        databases.append(("postgresql", lambda rows: _postgres(postgres, rows)))
     figures = {}
     try:
         for label, uri_for in databases:
             print(f"\n[{label}] building the databases", flush=True)
             scales = {rows: prepare(uri_for(rows), rows, workdir) for rows in sizes}
-            figures[label] = measure(scales, args.repeat)
+            figures[label] = measure(scales, repeat)
             report(label, figures[label])
             for scale in scales.values():
                 scale.engine.dispose()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if args.postgres:
-            _drop_postgres(args.postgres, sizes)
+        if postgres:
+            _drop_postgres(postgres, sizes)
     return figures
 
 
