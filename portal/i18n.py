@@ -35,7 +35,8 @@ def use_language(tag: str | None) -> None:
 
 
 def select_locale() -> str:
-    """The end user's own choice first, then the QR's localization, then the browser, then English."""
+    """The end user's own choice first, then the QR's localization, then the browser, then
+    English."""
     if not has_request_context():
         return DEFAULT
     for candidate in (session.get("lang"), g.get("portal_language_hint")):

@@ -3,6 +3,7 @@
 The database row wins once an admin saves the page; until then the environment seeds it
 (LDAP_* and AZURE_* in config.py). Secrets are stored encrypted and never shown again.
 """
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -17,6 +18,8 @@ from portal.database import db
 from portal.directory.azure import AzureConfig
 from portal.directory.ldap import LdapConfig
 from portal.settings.models import LDAP_SECURITY, LDAP_USER_ATTRIBUTES, SignInSettings
+
+log = logging.getLogger(__name__)
 
 METHODS = ("local", "ldap", "azure")
 METHOD_NAMES = {"local": "Local", "ldap": "Active Directory", "azure": "Azure AD"}
@@ -88,7 +91,8 @@ def _environment_values() -> tuple[SignInValues, str | None, str | None]:
         ldap_user_filter=cfg.get("LDAP_USER_FILTER") or "",
         ldap_timeout=int(cfg.get("LDAP_TIMEOUT") or 5),
         azure_enabled=bool(cfg.get("AZURE_CLIENT_ID") and cfg.get("AZURE_CLIENT_SECRET")),
-        azure_tenant=cfg.get("AZURE_TENANT") or "", azure_authority=cfg.get("AZURE_AUTHORITY") or "",
+        azure_tenant=cfg.get("AZURE_TENANT") or "",
+        azure_authority=cfg.get("AZURE_AUTHORITY") or "",
         azure_client_id=cfg.get("AZURE_CLIENT_ID") or "")
     return values, cfg.get("LDAP_BIND_PASSWORD"), cfg.get("AZURE_CLIENT_SECRET")
 
@@ -102,9 +106,21 @@ def _row_values(row: SignInSettings) -> tuple[SignInValues, str | None, str | No
         ldap_user_filter=row.ldap_user_filter or "", ldap_timeout=row.ldap_timeout,
         azure_enabled=row.azure_enabled, azure_tenant=row.azure_tenant or "",
         azure_authority=row.azure_authority or "", azure_client_id=row.azure_client_id or "")
-    password = vault.decrypt(row.ldap_bind_password_enc) if row.ldap_bind_password_enc else None
-    secret = vault.decrypt(row.azure_client_secret_enc) if row.azure_client_secret_enc else None
-    return values, password, secret
+    return values, _decrypt(row.ldap_bind_password_enc, "the LDAP service password"), \
+        _decrypt(row.azure_client_secret_enc, "the Azure AD client secret")
+
+
+def _decrypt(ciphertext: str | None, what: str) -> str | None:
+    """The stored secret, or None when there is none or SECRET_KEY changed since it was saved
+    (the method then fails its connection test and asks for the secret again, not a 500)."""
+    if not ciphertext:
+        return None
+    try:
+        return vault.decrypt(ciphertext)
+    except ValueError:
+        log.warning("%s cannot be decrypted with this SECRET_KEY: enter it again under "
+                    "Admin → Sign-in methods", what)
+        return None
 
 
 def ldap_config(values: SignInValues, password: str | None) -> LdapConfig | None:

@@ -215,3 +215,15 @@ def test_azure_connection_test_against_the_provider(admin_client, app, oidc_prov
     assert "The connection works." in html and "<strong>Signing keys</strong>" in html
     html = _test_connection(admin_client, "azure", {**form, "azure_client_secret": "nope"})
     assert "The connection test failed." in html and "invalid_client" in html
+
+
+def test_a_secret_saved_under_another_secret_key_is_asked_for_again(admin_client, app, db,
+                                                                    caplog, monkeypatch):
+    import logging
+    # (the migrations' logging setup disables loggers that existed before it ran)
+    monkeypatch.setattr(logging.getLogger("portal.settings.sign_in"), "disabled", False)
+    assert _save(admin_client, LDAP).status_code == 303
+    app.config["SECRET_KEY"] = "another-secret-key-after-a-careless-redeploy-0123456789"
+    methods = sign_in.current()  # no exception: the page and the portal keep working
+    assert methods.ldap.bind_password is None and not methods.has_ldap_password
+    assert "cannot be decrypted" in caplog.text
