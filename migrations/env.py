@@ -86,6 +86,8 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+    from portal.provisioning.search import include_object
+    conf_args.setdefault("include_object", include_object)  # SQLite's FTS5 tables
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

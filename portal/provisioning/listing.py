@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from portal.accounts.models import PortalUser
 from portal.database import db
 from portal.enrollment.models import PendingEnrollment
+from portal.provisioning import search
 from portal.provisioning.models import QrCode
 
 ORDER = (QrCode.created_at, QrCode.id)  # newest first; the keyset of the list
@@ -32,7 +33,15 @@ def qr_code_keys(query: str = "") -> sa.Select:
 def _matches(query: str):
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     sqlite = db.session.get_bind().dialect.name == "sqlite"
-    if sqlite:
+    if sqlite and len(query) >= search.MIN_LENGTH:
+        # A search that matches few rows: the trigram FTS5 tables of migration 0006 name
+        # them without reading every row. One that matches many: the scan below fills a
+        # page after a few rows and stops.
+        qr_ids = search.few_matches(search.qr_code_search, query)
+        user_ids = search.few_matches(search.portal_user_search, query)
+        if qr_ids is not None and user_ids is not None:
+            return sa.or_(QrCode.id.in_(qr_ids), QrCode.user_id.in_(user_ids))
+    if sqlite:  # too short for trigrams, or matching many rows
         users = sa.select(PortalUser.id).where(sa.or_(*(
             _contains(column, pattern, sqlite)
             for column in (PortalUser.username, PortalUser.display_name, PortalUser.email))))
