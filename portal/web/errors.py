@@ -37,7 +37,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(error: Exception):
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except sa.exc.SQLAlchemyError:
+            pass  # the connection died with the request (database restart): answer all the same
         if isinstance(error, sa.exc.OperationalError):
             # The database is away (restart, network): one line per request, not a traceback.
             cause = str(error.orig or error).strip().splitlines()[0][:200]
