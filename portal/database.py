@@ -66,3 +66,24 @@ def configure_sqlite(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def save_singleton(model, fill, **new_row):
+    """Create or update a settings table's single row (id 1) and commit.
+
+    `fill(row)` sets the values and records the audit event. When two admins save the first
+    row at the same moment one insert loses; it then updates the winner's row instead.
+    """
+    for attempt in (1, 2):
+        row = db.session.get(model, 1)
+        if row is None:
+            row = model(id=1, **new_row)
+            db.session.add(row)
+        fill(row)
+        try:
+            db.session.commit()
+            return row
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise

@@ -4,12 +4,11 @@ import re
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-import sqlalchemy as sa
 from flask import current_app
 
 from portal import vault
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, save_singleton
 from portal.mail.models import SECURITY, SmtpSettings
 from portal.mail.smtp import SmtpConfig
 
@@ -142,11 +141,7 @@ def save_mail_settings(values: MailValues, *, actor: str) -> SmtpSettings:
     errors = validate(values)
     if errors:
         raise MailSettingsError(errors)
-    for attempt in (1, 2):
-        row = db.session.get(SmtpSettings, 1)
-        if row is None:
-            row = SmtpSettings(id=1, password_enc=_initial_password_enc())
-            db.session.add(row)
+    def fill(row):
         row.host, row.port, row.security = values.host or None, values.port, values.security
         row.username, row.sender = values.username or None, values.sender
         row.timeout = values.timeout
@@ -155,14 +150,7 @@ def save_mail_settings(values: MailValues, *, actor: str) -> SmtpSettings:
         record("settings.mail", actor_type="admin", actor=actor, host=row.host, port=row.port,
                security=row.security, username=row.username, sender=row.sender,
                timeout=row.timeout, password_changed=values.password is not None)
-        try:
-            db.session.commit()
-            return row
-        except sa.exc.IntegrityError:
-            # Another admin saved the first row at the same moment: update theirs instead.
-            db.session.rollback()
-            if attempt == 2:
-                raise
+    return save_singleton(SmtpSettings, fill, password_enc=_initial_password_enc())
 
 
 def _initial_password_enc() -> str | None:

@@ -1,11 +1,10 @@
 """The Companion settings: the database row wins once saved, the environment seeds it."""
 import re
 
-import sqlalchemy as sa
 from flask import current_app
 
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, save_singleton
 from portal.provisioning.payload import CompanionConfig, validate_companion
 from portal.settings.models import CompanionSettings
 
@@ -100,22 +99,11 @@ def save_companion(component_name: str, download_url: str, signature_checksum: s
               "signature_checksum": signature_checksum,
               "leave_system_apps_enabled": bool(leave_system_apps_enabled),
               "enrollment_link_scheme": enrollment_link_scheme}
-    for attempt in (1, 2):
-        row = db.session.get(CompanionSettings, 1)
-        if row is None:
-            row = CompanionSettings(id=1)
-            db.session.add(row)
+    def fill(row):
         for name, value in values.items():
             setattr(row, name, value)
         record("settings.companion", actor_type="admin", actor=actor, **values)
-        try:
-            db.session.commit()
-            return row
-        except sa.exc.IntegrityError:
-            # Another admin saved the first row at the same moment: update theirs instead.
-            db.session.rollback()
-            if attempt == 2:
-                raise
+    return save_singleton(CompanionSettings, fill)
 
 
 def seed_example_companion() -> bool:

@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, save_singleton
 from portal.enrollment import otp
 from portal.settings.models import OTP_ALPHABETS, OtpPolicy
 
@@ -36,24 +36,13 @@ def save_otp_policy(length: int, alphabet: str, validity_hours: int | None, *,
     Raises OtpPolicyError, with nothing written, when a value is out of range.
     """
     _check(length, alphabet, validity_hours)
-    for attempt in (1, 2):
-        policy = db.session.get(OtpPolicy, 1)
-        if policy is None:
-            policy = OtpPolicy(id=1)
-            db.session.add(policy)
+    def fill(policy):
         policy.length, policy.alphabet = length, alphabet
         # A plain None would let the column default (72) fill in a new row.
         policy.validity_hours = sa.null() if validity_hours is None else validity_hours
         record("settings.otp_policy", actor_type="admin", actor=actor, length=length,
                alphabet=alphabet, validity_hours=validity_hours)
-        try:
-            db.session.commit()
-            return policy
-        except sa.exc.IntegrityError:
-            # Another admin created the row at the same moment: update theirs instead.
-            db.session.rollback()
-            if attempt == 2:
-                raise
+    return save_singleton(OtpPolicy, fill)
 
 
 def example_otp(policy: OtpPolicy) -> str:

@@ -14,7 +14,7 @@ from ldap3.utils.dn import parse_dn
 
 from portal import vault
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, save_singleton
 from portal.directory.azure import AzureConfig
 from portal.directory.ldap import LdapConfig
 from portal.settings.models import LDAP_SECURITY, LDAP_USER_ATTRIBUTES, SignInSettings
@@ -260,19 +260,16 @@ def save(values: SignInValues, *, actor: str) -> SignInMethods:
     errors = validate(values, password, secret)
     if errors:
         raise SignInSettingsError(errors)
-    row = db.session.get(SignInSettings, 1)
-    if row is None:
-        row = SignInSettings(id=1)
-        db.session.add(row)
-    for name in ("local_enabled", "ldap_enabled", "ldap_security", "ldap_user_attribute",
-                 "ldap_timeout", "azure_enabled"):
-        setattr(row, name, getattr(values, name))
-    for name in ("ldap_url", "ldap_ca_cert", "ldap_bind_dn", "ldap_base_dn", "ldap_user_filter",
-                 "azure_tenant", "azure_authority", "azure_client_id"):
-        setattr(row, name, getattr(values, name).strip() or None)
-    row.ldap_bind_password_enc = vault.encrypt(password) if password else None
-    row.azure_client_secret_enc = vault.encrypt(secret) if secret else None
-    record("settings.sign_in", actor_type="admin", actor=actor,
-           local=values.local_enabled, ldap=values.ldap_enabled, azure=values.azure_enabled)
-    db.session.commit()
+    def fill(row):
+        for name in ("local_enabled", "ldap_enabled", "ldap_security", "ldap_user_attribute",
+                     "ldap_timeout", "azure_enabled"):
+            setattr(row, name, getattr(values, name))
+        for name in ("ldap_url", "ldap_ca_cert", "ldap_bind_dn", "ldap_base_dn",
+                     "ldap_user_filter", "azure_tenant", "azure_authority", "azure_client_id"):
+            setattr(row, name, getattr(values, name).strip() or None)
+        row.ldap_bind_password_enc = vault.encrypt(password) if password else None
+        row.azure_client_secret_enc = vault.encrypt(secret) if secret else None
+        record("settings.sign_in", actor_type="admin", actor=actor,
+               local=values.local_enabled, ldap=values.ldap_enabled, azure=values.azure_enabled)
+    save_singleton(SignInSettings, fill)
     return current()
