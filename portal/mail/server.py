@@ -11,18 +11,15 @@ from portal.audit.log import record
 from portal.database import db, save_singleton
 from portal.mail.models import SECURITY, SmtpSettings
 from portal.mail.smtp import SmtpConfig
+from portal.settings.errors import SettingsError
 
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 UNREADABLE_PASSWORD = ("The stored SMTP password cannot be decrypted with this SECRET_KEY: "
                        "enter it again under Admin → Mail.")
 
 
-class MailSettingsError(ValueError):
-    """The settings cannot be saved; .errors maps each form field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = errors
+class MailSettingsError(SettingsError):
+    """The mail settings cannot be saved."""
 
 
 @dataclass

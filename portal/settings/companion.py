@@ -7,6 +7,7 @@ from portal.audit.log import record
 from portal.database import db, save_singleton
 from portal.provisioning.payload import CompanionConfig, validate_companion
 from portal.settings.models import CompanionSettings
+from portal.settings.errors import SettingsError
 
 # Clearly fake values for the quick start; the checksum is the SHA-256 of the text
 # "example companion signing certificate", not of any real certificate.
@@ -21,12 +22,8 @@ _RESERVED_SCHEMES = {"http", "https", "javascript", "data", "file"}
 _MAX_LENGTHS = {"component_name": 255, "download_url": 2048}
 
 
-class CompanionError(ValueError):
-    """The Companion settings cannot be saved; .errors maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class CompanionError(SettingsError):
+    """The Companion settings cannot be saved."""
 
 
 def current() -> CompanionConfig | None:

@@ -18,6 +18,7 @@ from portal.database import db, save_singleton
 from portal.directory.azure import AzureConfig
 from portal.directory.ldap import LdapConfig
 from portal.settings.models import LDAP_SECURITY, LDAP_USER_ATTRIBUTES, SignInSettings
+from portal.settings.errors import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,8 @@ METHODS = ("local", "ldap", "azure")
 METHOD_NAMES = {"local": "Local", "ldap": "Active Directory", "azure": "Azure AD"}
 
 
-class SignInSettingsError(ValueError):
-    """The settings cannot be saved; .errors maps each form field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = errors
+class SignInSettingsError(SettingsError):
+    """The sign-in methods cannot be saved."""
 
 
 @dataclass
