@@ -63,13 +63,17 @@ def signed_in_user(qr_code: QrCode) -> PortalUser | None:
     return user if user is not None and user.active else None
 
 
-def start_session(user: PortalUser, qr_code: QrCode) -> None:
-    """A fresh session for the signed-in user (no fixation), keeping the chosen language."""
+def _fresh_session() -> None:
+    """An empty session (no fixation, no one signed in) that keeps the chosen language."""
     language = session.get("lang")
     session.clear()
-    session.update(ssp_user_id=user.id, ssp_qr_id=qr_code.public_id)
     if language:
         session["lang"] = language
+
+
+def start_session(user: PortalUser, qr_code: QrCode) -> None:
+    _fresh_session()
+    session.update(ssp_user_id=user.id, ssp_qr_id=qr_code.public_id)
 
 
 def _page(qr_code: QrCode, form: SignInForm | None = None, message: str | None = None,
@@ -155,8 +159,5 @@ def start():
 @bp.post("/sign-out")
 def sign_out():
     qr_code = _qr_code()
-    language = session.get("lang")
-    session.clear()
-    if language:
-        session["lang"] = language
+    _fresh_session()
     return redirect(url_for("selfservice.index", qr_id=qr_code.public_id), 303)
