@@ -4,6 +4,7 @@ import os
 import secrets
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
 
@@ -41,6 +42,7 @@ def register_extensions(app: Flask) -> None:
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    app.teardown_appcontext(_end_session)  # runs before Flask-SQLAlchemy's own teardown
     with app.app_context():
         for engine in db.engines.values():
             configure_sqlite(engine)
@@ -99,6 +101,20 @@ def _log_throttling_storage() -> None:
         log.addFilter(_storage_news_and_warnings)
     if not any(isinstance(handler, _ThrottlingStorageLog) for handler in log.handlers):
         log.addHandler(_ThrottlingStorageLog())
+
+
+def _end_session(exc) -> None:
+    """End the request's database session. When the database went away under the request
+    (PostgreSQL restarted), the closing ROLLBACK fails: drop the connection instead of letting
+    the error escape after the answer was made (gunicorn would replace it with a bare 500)."""
+    from portal.extensions import db
+    try:
+        db.session.remove()
+    except sa.exc.DBAPIError as error:
+        current_app.logger.warning("database connection dropped at the end of a request: %s",
+                                   str(error.orig or error).strip().splitlines()[0][:200])
+        db.session().invalidate()
+        db.session.remove()
 
 
 def register_blueprints(app: Flask) -> None:
