@@ -1,4 +1,6 @@
 """The SQLAlchemy binding: naming conventions, UTC timestamps, SQLite pragmas."""
+import sqlite3
+import time
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -42,13 +44,17 @@ class UTCDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a statement (and BEGIN IMMEDIATE) waits for a lock
+_FIRST_WAIT, _LONGEST_WAIT = 0.0001, 0.001  # seconds between BEGIN IMMEDIATE's tries
+
+
 def configure_sqlite(engine: sa.Engine) -> None:
     """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE.
 
     Every transaction takes SQLite's write lock at BEGIN: a deferred transaction that reads and
     then writes fails with "database is locked" when another process wrote in between, instead
-    of waiting. Immediate transactions queue behind busy_timeout, so conditional updates from
-    many processes serialise cleanly.
+    of waiting. Immediate transactions queue for the lock (begin_immediate), so conditional
+    updates from many processes serialise cleanly.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -59,13 +65,46 @@ def configure_sqlite(engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(connection.connection.driver_connection)
+
+
+def begin_immediate(dbapi_connection, timeout: float = SQLITE_BUSY_TIMEOUT) -> None:
+    """BEGIN IMMEDIATE, trying again every 0.1 ms at first and every millisecond at most
+    while another connection holds the write lock, for up to `timeout` seconds.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms between its tries: a writer
+    that finds the lock held by a transaction of one millisecond, whose process the scheduler
+    then sets aside for a moment, sleeps 10 or 25 ms after the lock was free again. That was
+    the long tail of the redemption's latency (docs/benchmarks.md). Here a writer waits at most
+    a millisecond too long. Only BEGIN is tried this way: it is where a writer waits for
+    another, and the statements of a transaction that holds the lock keep the busy timeout.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        wait, deadline = _FIRST_WAIT, None
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + timeout
+                if now >= deadline:
+                    raise
+                time.sleep(wait)
+                wait = min(wait * 2, _LONGEST_WAIT)
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        cursor.close()
 
 
 def save_singleton(model, fill, **new_row):
