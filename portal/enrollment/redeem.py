@@ -133,19 +133,17 @@ def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInf
     attempt is in the audit log."""
     try:
         try:
-            enrolled = _redeem(qr_id, otp, ticket, device)
+            enrolled = _redeem(qr_id, otp, ticket, device, client_address)
         except sa.exc.IntegrityError:
             # The same device enrolled in a concurrent request that committed first (the
             # partial unique index): start again, and this request becomes its retry.
             db.session.rollback()
-            enrolled = _redeem(qr_id, otp, ticket, device)
+            enrolled = _redeem(qr_id, otp, ticket, device, client_address)
     except errors.EnrollmentError as exc:
-        db.session.rollback()
+        db.session.rollback()  # the success's audit row too, when the license was missing
         _audit(qr_id, device, client_address, outcome="refused", code=exc.code)
         db.session.commit()
         raise
-    _audit(qr_id, device, client_address, outcome="success",
-           code="created" if enrolled.created else "retried", device_id=enrolled.device_id)
     db.session.commit()
     return enrolled
 
@@ -155,22 +153,35 @@ def _audit(qr_id, device, client_address, **fields):
           client_address=client_address, serial_number=device.serial_number[:64], **fields)
 
 
-def _redeem(qr_id: str, otp: str | None, ticket: str | None, info: DeviceInfo) -> Enrolled:
+def _redeem(qr_id: str, otp: str | None, ticket: str | None, info: DeviceInfo,
+            client_address: str) -> Enrolled:
     qr_code = db.session.execute(_FIND_QR_CODE, {
         "qr_id": qr_id, "serial_number": info.serial_number,
         "zero_touch_identifiers": identifiers(info.serial_number, info.imei)}).first()
     if otp is not None:
         if qr_code is None or qr_code.option != "auto" or not otps.matches(otp, qr_code.otp_hash):
             raise errors.InvalidCredentials()
-        return _told(_redeem_automatic(qr_code, info), qr_code, owner=qr_code)
-    row = None
-    if qr_code is not None and qr_code.option == "ssp":
-        row = db.session.execute(_FIND_TICKET, {"ticket_hash": ticket_hash(ticket),
-                                                "qr_code_id": qr_code.id}).first()
-    if row is None:
-        hmac.compare_digest(ticket_hash(ticket), _DUMMY_HASH)  # same work as a found ticket
-        raise errors.InvalidCredentials()
-    return _told(_redeem_self_service(qr_code, row, info), qr_code, owner=row)
+        device, owner = _redeem_automatic(qr_code, info), qr_code
+        use_license = _USE_RESERVED_LICENSE
+    else:
+        row = None
+        if qr_code is not None and qr_code.option == "ssp":
+            row = db.session.execute(_FIND_TICKET, {"ticket_hash": ticket_hash(ticket),
+                                                    "qr_code_id": qr_code.id}).first()
+        if row is None:
+            hmac.compare_digest(ticket_hash(ticket), _DUMMY_HASH)  # same work as a found ticket
+            raise errors.InvalidCredentials()
+        device, owner = _redeem_self_service(qr_code, row, info), row
+        use_license = _USE_FREE_LICENSE
+    enrolled = _told(device, qr_code, owner=owner)
+    _audit(qr_id, info, client_address, outcome="success",
+           code="created" if device.created else "retried", device_id=device.public_id)
+    # The license pool's single row is the one every redemption writes: updated last, right
+    # before COMMIT, so that its row lock (PostgreSQL) is held as briefly as possible. No
+    # license (self service) raises, and the rollback takes the audit row above with it.
+    if device.created and db.session.execute(use_license).rowcount != 1:
+        raise errors.NoLicense()
+    return enrolled
 
 
 def _told(device: _Device, qr_code: sa.Row, *, owner: sa.Row) -> Enrolled:
@@ -202,8 +213,7 @@ def _redeem_automatic(qr_code: sa.Row, info: DeviceInfo) -> _Device:
         "pending_qr_code_id": qr_code.id, "claiming_device_id": device.id, "now": utcnow()})
     if claimed.rowcount != 1:
         raise errors.UsageExhausted()
-    db.session.execute(_USE_RESERVED_LICENSE)
-    return device
+    return device  # its reserved license is used last (_redeem)
 
 
 def _redeem_self_service(qr_code: sa.Row, ticket: sa.Row, info: DeviceInfo) -> _Device:
@@ -224,9 +234,7 @@ def _redeem_self_service(qr_code: sa.Row, ticket: sa.Row, info: DeviceInfo) -> _
         "ticket_id": ticket.id, "spending_device_id": device.id, "now": utcnow()})
     if spent.rowcount != 1:
         raise errors.InvalidCredentials()
-    if db.session.execute(_USE_FREE_LICENSE).rowcount != 1:
-        raise errors.NoLicense()
-    return device
+    return device  # a free license is taken last (_redeem)
 
 
 def _renew(device_id: int) -> _Device:

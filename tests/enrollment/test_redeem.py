@@ -64,7 +64,7 @@ def test_a_new_device_costs_five_statements(db, make_qr_code):
     with statements(db) as sent:
         assert redeem_with(credentials).created
     assert sent == ["SELECT qr_codes", "INSERT devices", "UPDATE pending_enrollments",
-                    "UPDATE license_pool", "INSERT audit_events"]
+                    "INSERT audit_events", "UPDATE license_pool"]
 
 
 def test_a_retry_costs_three_statements(db, make_qr_code):
@@ -81,7 +81,7 @@ def test_a_self_service_device_costs_six_statements(db, make_qr_code, make_user)
     with statements(db) as sent:
         assert redeem_with(credentials).created
     assert sent == ["SELECT qr_codes", "SELECT enrollment_tickets", "INSERT devices",
-                    "UPDATE enrollment_tickets", "UPDATE license_pool", "INSERT audit_events"]
+                    "UPDATE enrollment_tickets", "INSERT audit_events", "UPDATE license_pool"]
 
 
 def test_a_wrong_otp_costs_two_statements(db, make_qr_code):
