@@ -29,7 +29,10 @@ def _end_pending(where, state: str, now: datetime) -> int:
 
 
 def expire_due(now: datetime | None = None) -> int:
-    """End every pending enrollment whose OTP has expired and release its license; commits."""
+    """End every pending enrollment whose OTP has expired and release its license.
+
+    Commits, whether anything was due or not: what the caller added to the session before is
+    written with it, never thrown away (a rollback when nothing was due used to discard it)."""
     now = now or utcnow()
     # Ordered by expires_at so that PostgreSQL walks the (state, expires_at) index: without
     # it, its estimate of many due rows makes it scan the whole table to find none.
@@ -37,7 +40,7 @@ def expire_due(now: datetime | None = None) -> int:
         PendingEnrollment.state == "pending", PendingEnrollment.expires_at < now)
         .order_by(PendingEnrollment.expires_at).limit(1))
     if due is None:
-        db.session.rollback()
+        db.session.commit()  # ends the transaction (SQLite: frees the write lock) at once
         return 0
     ended = _end_pending(PendingEnrollment.expires_at < now, "expired", now)
     if ended:

@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from portal.audit.log import record
 from portal.audit.models import AuditEvent
 from portal.database import utcnow
 from portal.enrollment.models import Device, PendingEnrollment
@@ -45,6 +46,20 @@ def test_expired_otp_ends_its_pending_enrollments_and_releases_their_licenses(
     assert states(db, keep) == ["pending", "pending"]
     assert (figures().used, figures().reserved, figures().remaining) == (1, 2, 7)
     assert expire_due(now=utcnow() + timedelta(hours=2)) == 0  # each row ends once
+
+
+@pytest.mark.parametrize("due", [False, True], ids=["nothing due", "something due"])
+def test_what_the_caller_added_before_is_kept_whether_or_not_anything_was_due(
+        db, make_qr_code, due):
+    make_qr_code("auto", usage_count=1, otp_validity=1)
+    record("test.added_before", actor_type="system")  # in the session, not committed yet
+    later = timedelta(hours=2 if due else 0)
+
+    assert expire_due(now=utcnow() + later) == (1 if due else 0)
+
+    db.session.rollback()  # the caller gives up afterwards: what expire_due committed stays
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "test.added_before")) == 1
 
 
 def test_license_figures_shown_to_admins_already_count_expired_otps_as_free(db, make_qr_code):
