@@ -1,4 +1,4 @@
-"""Creating admins and signing them in."""
+"""Creating admins, signing them in and out."""
 import secrets
 
 import sqlalchemy as sa
@@ -58,3 +58,14 @@ def authenticate(username: str, password: str, *, client_address: str) -> AdminU
            code="invalid_credentials", client_address=client_address)
     db.session.commit()
     return None
+
+
+def sign_out(admin: AdminUser, *, client_address: str) -> None:
+    """End every session of this admin: the one signing out, a copy of its cookie, and the
+    admin's sessions in other browsers (AdminUser.get_id). Recorded in the audit log."""
+    db.session.execute(sa.update(AdminUser).where(AdminUser.id == admin.id)
+                       .values(session_epoch=AdminUser.session_epoch + 1)
+                       .execution_options(synchronize_session=False))
+    record("admin.sign_out", actor_type="admin", actor=admin.username,
+           client_address=client_address)
+    db.session.commit()

@@ -26,10 +26,17 @@ class AdminUser(UserMixin, db.Model):
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Part of the id in the session cookie; sign-out counts it up, and every session cookie
+    # issued before (copied, or still open in another browser) stops working.
+    session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     @property
     def is_active(self) -> bool:
         return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the admin's id and session epoch."""
+        return f"{self.id}.{self.session_epoch}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)

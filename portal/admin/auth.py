@@ -1,8 +1,8 @@
 """Admin sign-in and sign-out, throttled per user name and per address."""
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
-from portal.accounts.admins import authenticate
+from portal.accounts.admins import authenticate, sign_out
 from portal.accounts.decorators import admin_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, LoginForm
@@ -41,6 +41,7 @@ def login():
 @admin_required
 def logout():
     if EmptyForm().validate_on_submit():
+        sign_out(current_user, client_address=client_address())
         logout_user()
-        flash("You are signed out.", "info")
+        flash("You are signed out, in every browser where you were signed in.", "info")
     return redirect(url_for("admin.login"), 303)

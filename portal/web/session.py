@@ -43,11 +43,16 @@ def configure_login(app, login_manager) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_admin(user_id: str):
-        if not user_id.isdigit():
+    def load_admin(session_id: str):
+        # "<id>.<epoch>" (AdminUser.get_id): a session from before the admin's last sign-out
+        # carries an older epoch and is refused, as is one from before epochs existed.
+        admin_id, _, epoch = session_id.partition(".")
+        if not (admin_id.isdigit() and epoch.isdigit()):
             return None
-        admin = db.session.get(AdminUser, int(user_id))
-        return admin if admin is not None and admin.active else None
+        admin = db.session.get(AdminUser, int(admin_id))
+        if admin is None or not admin.active or admin.session_epoch != int(epoch):
+            return None
+        return admin
 
     @login_manager.unauthorized_handler
     def unauthorized():

@@ -179,6 +179,55 @@ def test_sign_out_ends_the_session(admin_client):
     assert _next_of(after.headers["Location"]) == PENDING
 
 
+def _sign_out(client):
+    token = csrf_token_from(client.get(PENDING).get_data(as_text=True))
+    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 303
+
+
+def test_a_copy_of_the_session_cookie_stops_working_at_sign_out(app, admin_client):
+    stolen = app.test_client()
+    stolen.set_cookie("session", admin_client.get_cookie("session").value)
+    assert stolen.get(PENDING).status_code == 200  # the copy works while the admin is in
+
+    _sign_out(admin_client)
+
+    after = stolen.get(PENDING)
+    assert after.status_code == 302 and _next_of(after.headers["Location"]) == PENDING
+
+
+def test_sign_out_ends_the_admins_session_in_another_browser_too(app, admin_client, make_admin):
+    other = app.test_client()
+    assert sign_in(other, admin_client.admin.username).status_code == 303
+    colleague = app.test_client()  # another admin is not affected
+    assert sign_in(colleague, make_admin().username).status_code == 303
+
+    _sign_out(admin_client)
+
+    assert other.get(PENDING).status_code == 302
+    assert colleague.get(PENDING).status_code == 200
+    assert sign_in(other, admin_client.admin.username).status_code == 303  # signing in again
+    assert other.get(PENDING).status_code == 200
+
+
+def test_sign_out_is_in_the_audit_log(db, admin_client):
+    _sign_out(admin_client)
+
+    event = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "admin.sign_out")).one()
+    assert (event.actor, event.actor_type, event.outcome, event.client_address) == (
+        admin_client.admin.username, "admin", "success", "127.0.0.1")
+
+
+@pytest.mark.parametrize("session_id", ["{id}", "{id}.", "{id}.x", "{id}.-1", "x.0", ".0", ""])
+def test_a_session_without_the_current_epoch_is_refused(app, admin_client, session_id):
+    # "{id}" alone is what sessions held before epochs existed: they sign in again.
+    with admin_client.session_transaction() as session:
+        assert session["_user_id"] == f"{admin_client.admin.id}.0"
+        session["_user_id"] = session_id.format(id=admin_client.admin.id)
+
+    assert admin_client.get(PENDING).status_code == 302
+
+
 # `next`
 
 def test_safe_relative_next_is_followed(client, make_admin):

@@ -115,7 +115,7 @@ def test_sign_out_returns_to_sign_in_and_locks_the_console(signed_in, console, a
 
     expect(signed_in).to_have_url(re.compile(r"/admin/login$"))
     expect(signed_in.get_by_role("heading", name="Management Console")).to_be_visible()
-    expect(signed_in.get_by_text("You are signed out.")).to_be_visible()
+    expect(signed_in.get_by_text("You are signed out, in every browser")).to_be_visible()
     signed_in.screenshot(path=artifacts / "signed-out-360x740.png")
     signed_in.goto("/admin/devices/pending")
     expect(signed_in).to_have_url(re.compile(r"/admin/login\?next="))
