@@ -4,7 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FIGURES
+from tests.browser.conftest import FIGURES, follow
 
 pytestmark = pytest.mark.browser
 
@@ -91,8 +91,8 @@ def test_next_page_swaps_only_the_table_and_pushes_the_url(signed_in, console):
 
 
 def test_audit_log_filter_swaps_only_the_table_and_pushes_the_url(signed_in, console):
-    signed_in.get_by_role("navigation", name="Main").get_by_role("link",
-                                                                  name="Audit log").click()
+    follow(signed_in, signed_in.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Audit log"))
     expect(signed_in.get_by_role("heading", name="Audit log")).to_be_visible()
     signed_in.evaluate("document.querySelector('h1').dataset.marker = 'kept'")
 
