@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
-from playwright.sync_api import expect
 
 from config import TestConfig
 from portal import create_app
@@ -116,24 +115,6 @@ def console(page) -> list[str]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-def follow(page, link) -> None:
-    """Click a link of the console (hx-boost) and return once htmx has settled the new page.
-
-    A boosted link swaps the new body in first and binds its hx- attributes when the swap
-    settles, 20 ms later (htmx's defaultSettleDelay). The new heading is visible in between,
-    so a test that goes on as soon as it sees it can send a `change` that nobody hears: CI
-    failed on exactly this. `wait_for_load_state()` does not help, as no new document loads.
-    """
-    page.evaluate("""() => {
-        delete document.documentElement.dataset.followed;
-        document.body.addEventListener("htmx:afterSettle", (event) => {
-            if (event.detail.boosted) document.documentElement.dataset.followed = "";
-        });
-    }""")
-    link.click()
-    expect(page.locator("html[data-followed]")).to_have_count(1)
 
 
 @dataclass(frozen=True)

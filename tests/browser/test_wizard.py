@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from portal.settings.companion import EXAMPLE_CHECKSUM, EXAMPLE_COMPONENT, EXAMPLE_DOWNLOAD_URL
-from tests.browser.conftest import WIZARD_LICENSES, follow
+from tests.browser.conftest import WIZARD_LICENSES
 
 pytestmark = pytest.mark.browser
 
@@ -168,7 +168,7 @@ def test_self_service_path_by_visible_names_downloads_a_qr_without_user_or_otp(p
     nav.get_by_role("link", name="Pending", exact=True).click()
     expect(page.get_by_role("heading", name="Pending")).to_be_visible()
     reserved = _figure(page, "reserved")
-    follow(page, page.get_by_role("link", name="Advanced QR-Code Provisioning"))
+    page.get_by_role("link", name="Advanced QR-Code Provisioning").click()
     expect(page.get_by_role("heading", name="Advanced QR-Code Provisioning")).to_be_visible()
 
     _choose(page, "Self Service Portal")
@@ -207,7 +207,7 @@ def test_self_service_path_by_visible_names_downloads_a_qr_without_user_or_otp(p
 def test_automatic_path_by_visible_names_shows_the_otp_that_the_qr_carries(
         page, log, server, artifacts):
     page.goto("/admin/devices/pending")
-    follow(page, page.get_by_role("link", name="Advanced QR-Code Provisioning"))
+    page.get_by_role("link", name="Advanced QR-Code Provisioning").click()
 
     _choose(page, "Automatic Provisioning")
     expect(page.get_by_role("group", name="User Type")).to_be_visible()
