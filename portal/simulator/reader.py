@@ -20,8 +20,9 @@ def read_qr(path: str) -> str:
             return data.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise ReadError(f"{path} is neither an image nor UTF-8 text.") from None
-    codes = [code for code in zxingcpp.read_barcodes(image)
-             if code.format == zxingcpp.BarcodeFormat.QRCode]
+    # QR codes only, as a device's setup wizard scans: zxing-cpp looking for every format also
+    # finds an EAN-13 or a Codabar inside about one provisioning QR code in 400.
+    codes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     if not codes:
         raise ReadError(f"No QR code found in {path}.")
     if len(codes) > 1:
