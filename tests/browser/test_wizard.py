@@ -1,17 +1,15 @@
 """Advanced QR-Code Provisioning in Chromium: both paths of PRODUCT.md §2 by their visible names,
 every option × network × security type decoded from the PNG with zxing-cpp, the htmx swaps,
 the validation errors, the no-JavaScript path, Revoke, and how the pages look."""
-import io
 import json
 import re
 
 import pytest
-import zxingcpp
-from PIL import Image
 from playwright.sync_api import expect
 
 from portal.settings.companion import EXAMPLE_CHECKSUM, EXAMPLE_COMPONENT, EXAMPLE_DOWNLOAD_URL
 from tests.browser.conftest import WIZARD_LICENSES
+from tests.qr import decode_qr
 
 pytestmark = pytest.mark.browser
 
@@ -132,9 +130,7 @@ def _save(page) -> str:
 
 
 def _decode(png: bytes) -> dict:
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert len(found) == 1 and found[0].format == zxingcpp.BarcodeFormat.QRCode
-    return json.loads(found[0].text)
+    return json.loads(decode_qr(png))
 
 
 def _png(page) -> dict:

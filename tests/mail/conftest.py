@@ -7,8 +7,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-import zxingcpp
-from PIL import Image
 
 from config import TestConfig, database_url
 from portal import create_app
@@ -67,14 +65,6 @@ def mail_admins(make_admin):
     return [make_admin("boss", email="boss@example.com", mail_recipient=True),
             make_admin("deputy", email="deputy@example.com", mail_recipient=True),
             make_admin("quiet", email="quiet@example.com")]
-
-
-def decode_qr(png: bytes) -> str:
-    """The text of the one QR code in a PNG, read with zxing-cpp."""
-    import io
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert len(results) == 1, results
-    return results[0].text
 
 
 def outbox_rows(**where):

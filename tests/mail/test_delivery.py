@@ -14,8 +14,9 @@ from portal.mail.models import OutboxMessage, SmtpSettings
 from portal.mail.outbox import OutboxError, resend
 from portal.mail.server import MailValues, save_mail_settings
 from portal.provisioning.models import QrCode
-from tests.mail.conftest import SMTP_PASSWORD, SMTP_USER, decode_qr, outbox_rows
+from tests.mail.conftest import SMTP_PASSWORD, SMTP_USER, outbox_rows
 from tests.mail.smtp_sink import SilentServer, SmtpSink, free_port
+from tests.qr import decode_qr
 
 
 def _statuses():
