@@ -1,0 +1,46 @@
+"""The product's words for its choices and states, one name each (the stored values).
+
+StrEnum members are the strings stored in the database and sent in forms, so a member
+compares equal to its value and can be written wherever the string was."""
+from enum import StrEnum
+
+
+class EnrollmentOption(StrEnum):
+    SSP = "ssp"    # Self Service Portal: a reusable QR, the user signs in on the device
+    AUTO = "auto"  # Automatic Provisioning: the QR carries the user and a one-time password
+
+
+class UserType(StrEnum):
+    LDAP = "ldap"
+    LOCAL = "local"
+
+
+class UserSource(StrEnum):
+    LOCAL = "local"
+    LDAP = "ldap"
+    AZURE = "azure"
+
+
+class NetworkType(StrEnum):
+    WIFI = "wifi"
+    MOBILE = "mobile"
+
+
+class SecurityType(StrEnum):
+    WPA = "WPA"
+    WEP = "WEP"
+    NONE = "NONE"
+
+
+class DeviceState(StrEnum):
+    PROVISIONING = "provisioning"
+    ENROLLED = "enrolled"
+    FAILED = "failed"
+    RETIRED = "retired"
+
+
+class PendingState(StrEnum):
+    PENDING = "pending"
+    USED = "used"
+    EXPIRED = "expired"
+    REVOKED = "revoked"

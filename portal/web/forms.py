@@ -1,0 +1,26 @@
+"""One way to put the domain's messages beside a form's fields, and the forms' shared filters."""
+from collections.abc import Mapping
+
+
+def strip(value):
+    """A WTForms filter: surrounding blanks are never part of what the admin meant."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def show_errors(form, errors: Mapping[str, str]) -> None:
+    """Add each message to the field of the same name; a message for no field of the form
+    goes to form.form_errors, shown in the form's error summary."""
+    form.form_errors = list(getattr(form, "form_errors", None) or [])
+    for name, message in errors.items():
+        field = form._fields.get(name) if name else None
+        if field is None:
+            form.form_errors.append(message)
+        elif message not in field.errors:
+            field.errors = list(field.errors) + [message]
+
+
+def clear_errors(form) -> None:
+    """Forget every message: a re-render for a choice made is not a refused Save."""
+    form.form_errors = []
+    for field in form:
+        field.errors = []
