@@ -103,7 +103,7 @@ def cases(app, client) -> list[tuple[str, object]]:
     from portal.accounts.models import PortalUser
     from portal.audit.models import AuditEvent
     from portal.database import db
-    from portal.provisioning.models import QrCode
+    from portal.enrollment.models import QrCode
     with app.app_context():
         bulk = db.session.scalar(sa.select(QrCode.public_id).order_by(
             QrCode.usage_count.desc().nulls_last()).limit(1))

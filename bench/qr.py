@@ -4,7 +4,7 @@
 
 Renders the contract's typical automatic Wi-Fi payload (the one tests/provisioning/test_qr.py
 checks: quick-start Companion, 12-character qr_id and OTP, WPA; about 850 bytes, version 23)
-with portal.provisioning.qr. Cold is the first render of a payload the process has not drawn
+with portal.android.qr. Cold is the first render of a payload the process has not drawn
 yet: each sample gets a fresh qr_id and OTP of the same length, so the symbol is built, masked
 and drawn again, as for a new QR code. Cached is the same payload again (the functions'
 lru_cache). The first render in the process (imports, PIL's PNG plugin) is not counted.
@@ -25,8 +25,8 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def typical_payload(qr_id: str = "Ab3dEf6hIj9k", otp: str = "Q7x9K2m4Pz8w") -> str:
     """The payload text of the contract's typical automatic Wi-Fi QR code."""
-    from portal.provisioning.payload import (CompanionConfig, PayloadSettings, build_payload,
-                                             encode_payload)
+    from portal.android.payload import (CompanionConfig, PayloadSettings, build_payload,
+                                        encode_payload)
     return encode_payload(build_payload(PayloadSettings(
         companion=CompanionConfig(
             component_name="com.example.companion/.AdminReceiver",
@@ -51,7 +51,7 @@ def _ms(render, text) -> float:
 def measure(repeat: int = 21) -> dict:
     """{"bytes", "version", "png_bytes", "svg_bytes",
     "png"/"svg": {"cold": median ms, "cached": median ms}}."""
-    from portal.provisioning.qr import qr_version, render_png, render_svg
+    from portal.android.qr import qr_version, render_png, render_svg
     text = typical_payload()
     render_png(_fresh()), render_svg(_fresh())  # imports and first-call set-up, not counted
     figures = {"bytes": len(text.encode()), "version": qr_version(text),

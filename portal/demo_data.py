@@ -18,18 +18,17 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal import otp as otps
 from portal import vault
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.passwords import hash_password
+from portal.android.payload import PayloadSettings, build_payload, encode_payload
+from portal.android.qr import version_for_size
 from portal.audit.log import record
 from portal.audit.models import AuditEvent
 from portal.database import db, utcnow
-from portal.enrollment import otp as otps
-from portal.enrollment.models import Device, PendingEnrollment
+from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.licensing.models import LicensePool
-from portal.provisioning.models import QrCode
-from portal.provisioning.payload import PayloadSettings, build_payload, encode_payload
-from portal.provisioning.qr import version_for_size
 from portal.provisioning.qr_codes import MAX_USAGE_COUNT
 from portal.settings import companion, localizations, otp_policy
 

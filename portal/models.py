@@ -1,10 +1,10 @@
 """Imports every model so that Alembic and the tests see the whole schema."""
 from portal.accounts.models import AdminUser, PortalUser
 from portal.audit.models import AuditEvent
-from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, ZeroTouchEntry
+from portal.enrollment.models import (Device, EnrollmentTicket, PendingEnrollment, QrCode,
+                                      ZeroTouchEntry)
 from portal.licensing.models import LicensePool
 from portal.mail.models import OutboxMessage, SmtpSettings
-from portal.provisioning.models import QrCode
 from portal.settings.models import CompanionSettings, Localization, OtpPolicy, SignInSettings
 
 __all__ = ["AdminUser", "PortalUser", "AuditEvent", "Device", "EnrollmentTicket",

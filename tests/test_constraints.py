@@ -6,10 +6,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import AdminUser, PortalUser
-from portal.enrollment.models import Device, PendingEnrollment, ZeroTouchEntry
+from portal.enrollment.models import Device, PendingEnrollment, QrCode, ZeroTouchEntry
 from portal.licensing.models import LicensePool
 from portal.mail.models import OutboxMessage
-from portal.provisioning.models import QrCode
 from portal.settings.models import OtpPolicy
 
 

@@ -6,8 +6,8 @@ from portal.accounts.admins import authenticate, sign_out
 from portal.accounts.decorators import admin_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, LoginForm
+from portal.extensions import client_address
 from portal.extensions import limiter
-from portal.web.addresses import client_address
 from portal.web.session import safe_next
 
 

@@ -10,20 +10,20 @@ from portal.accounts.directory import picked_user, pick_token, record_picked_use
 from portal.accounts.users import search_local_users
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, QrCodeForm
+from portal.android import qr as qr_images
 from portal.database import db
+from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
+from portal.enrollment.models import QrCode
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
-                                      pending_counts, pending_enrollments)
+                                       pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.extensions import htmx
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
-from portal.provisioning import qr as qr_images
 from portal.provisioning import review
-from portal.provisioning.models import QrCode
 from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.qr_codes import create_qr_code as create
 from portal.provisioning.qr_codes import payload_text, view_otp
-from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
 from portal.settings import companion, localizations
 from portal.settings import sign_in as sign_in_settings
 from portal.web.htmx import render

@@ -4,7 +4,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, IntegerField, SelectField, StringField, URLField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, StopValidation
 
-from portal.provisioning.payload import CompanionConfig
+from portal.android.payload import CompanionConfig
 from portal.settings.companion import validate_companion_settings
 from portal.settings.otp_policy import MAX_LENGTH, MAX_VALIDITY_HOURS, MIN_LENGTH
 

@@ -8,8 +8,8 @@ from portal.api.schemas import completion_request, enrollment_request
 from portal.enrollment import errors
 from portal.enrollment.completion import authenticate, complete
 from portal.enrollment.redeem import redeem
+from portal.extensions import client_address
 from portal.extensions import limiter
-from portal.web.addresses import client_address
 
 MAX_BODY = 16 * 1024
 

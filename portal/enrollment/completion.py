@@ -7,10 +7,9 @@ import sqlalchemy as sa
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment import errors
-from portal.enrollment.models import Device, PendingEnrollment
+from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.enrollment.redeem import token_hash
 from portal.licensing.models import LicensePool
-from portal.provisioning.models import QrCode
 
 _DUMMY_HASH = "0" * 64
 _PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")

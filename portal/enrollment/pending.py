@@ -6,9 +6,8 @@ import sqlalchemy.orm  # noqa: F401  (joinedload)
 
 from portal.audit.log import record
 from portal.database import db, utcnow
-from portal.enrollment.models import PendingEnrollment
+from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.licensing import seats
-from portal.provisioning.models import QrCode
 
 
 class AlreadyRevoked(ValueError):

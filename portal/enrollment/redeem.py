@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from portal import otp as otps
 from portal.accounts.models import PortalUser
 from portal.audit.log import write
 from portal.database import db, utcnow
-from portal.enrollment import errors, otp as otps
-from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
+from portal.enrollment import errors
+from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, QrCode
 from portal.enrollment.tickets import ticket_hash
 from portal.enrollment.zero_touch import LISTED, identifiers
 from portal.licensing.models import LicensePool
-from portal.provisioning.models import QrCode
 
 MIN_API_LEVEL = 24
 ACTIVE_STATES = ("provisioning", "enrolled")

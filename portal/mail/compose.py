@@ -12,12 +12,11 @@ from babel.dates import format_date, format_time, get_datetime_format
 from flask import render_template
 from flask_babel import Domain, force_locale
 
+from portal.android.qr import render_png
+from portal.enrollment.models import QrCode
 from portal.i18n import DEFAULT, supported_language
 from portal.mail.models import OutboxMessage
 from portal.mail.server import envelope_address
-from portal.provisioning.models import QrCode
-from portal.provisioning.qr import render_png
-from portal.provisioning.qr_codes import payload_text
 
 mail_domain = Domain(domain="mail")
 PNG_BOX_SIZE = 6  # pixels a module: a version-19 code is then about 550 px wide
@@ -47,7 +46,7 @@ def compose_qr_mail(message: OutboxMessage, qr_code: QrCode | None, sender: str,
     if qr_code.otp_expires_at is not None and qr_code.otp_expires_at <= now:
         raise NotSendable("Not sent: the QR code's OTP expired before the mail went out.")
     lang = mail_language(message.lang)
-    png = render_png(payload_text(qr_code), PNG_BOX_SIZE)
+    png = render_png(qr_code.payload_text(), PNG_BOX_SIZE)
     domain = envelope_address(sender).rpartition("@")[2] or "localhost"
     cid = f"qr-{qr_code.public_id}@{domain}"
     with force_locale(lang):

@@ -5,8 +5,8 @@ import sqlalchemy as sa
 from portal.accounts.models import AdminUser, PortalUser
 from portal.audit.log import record
 from portal.database import db, utcnow
+from portal.enrollment.models import QrCode
 from portal.mail.models import STATUSES, OutboxMessage
-from portal.provisioning.models import QrCode
 
 
 def N_(text: str) -> str:

@@ -8,9 +8,8 @@ import sqlalchemy as sa
 
 from portal.accounts.models import PortalUser
 from portal.database import db
-from portal.enrollment.models import PendingEnrollment
+from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.provisioning import search
-from portal.provisioning.models import QrCode
 
 ORDER = (QrCode.created_at, QrCode.id)  # newest first; the keyset of the list
 _NO_COUNTS = (0, 0, 0, 0)

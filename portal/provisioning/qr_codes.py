@@ -6,20 +6,19 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
+from portal import otp as otps
 from portal import vault
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.users import find_local_user
+from portal.android.payload import (PayloadSettings, build_payload, encode_payload,
+                                    validate_settings)
+from portal.android.qr import qr_version
 from portal.audit.log import record
 from portal.database import db, utcnow
-from portal.enrollment import otp as otps
-from portal.enrollment.models import PendingEnrollment
+from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.enrollment.pending import expire_due
 from portal.licensing import seats
 from portal.mail.outbox import queue_for_qr_code
-from portal.provisioning.models import QrCode
-from portal.provisioning.payload import (PayloadSettings, build_payload, encode_payload,
-                                         validate_settings)
-from portal.provisioning.qr import qr_version
 from portal.settings import companion, localizations, otp_policy
 
 MAX_USAGE_COUNT = 10_000

@@ -2,8 +2,8 @@
 import json
 from dataclasses import dataclass
 
-from portal.provisioning.models import QrCode
-from portal.provisioning.payload import PREFIX, WARN_VERSION, payload_bytes
+from portal.android.payload import PREFIX, WARN_VERSION, payload_bytes
+from portal.enrollment.models import QrCode
 from portal.provisioning.qr_codes import payload_text
 
 MASK = "••••••••"

@@ -8,11 +8,11 @@ from flask import current_app, redirect, render_template, request, session, url_
 
 from portal.accounts.directory import SignInRefused, refuse_azure, sign_in_azure_user
 from portal.directory.azure import AzureError, AzureRejected, begin_sign_in, finish_sign_in
+from portal.extensions import client_address
 from portal.selfservice import bp
 from portal.selfservice.sign_in import (load_qr_code, refusal_message, start_session,
                                         signed_in_user)
 from portal.settings import sign_in as sign_in_settings
-from portal.web.addresses import client_address
 
 
 def callback_url() -> str:

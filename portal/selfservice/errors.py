@@ -7,8 +7,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.database import db
+from portal.enrollment.models import QrCode
 from portal.i18n import use_language
-from portal.provisioning.models import QrCode
 
 
 def _use_qr_language() -> None:

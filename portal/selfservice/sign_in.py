@@ -9,15 +9,15 @@ from portal.accounts.directory import SignInRefused, authenticate_ldap_user
 from portal.accounts.local import authenticate_local_user
 from portal.accounts.models import PortalUser
 from portal.database import db
+from portal.enrollment.models import QrCode
 from portal.enrollment.tickets import issue_ticket
+from portal.extensions import client_address
 from portal.extensions import limiter
 from portal.i18n import use_language
-from portal.provisioning.models import QrCode
 from portal.selfservice import bp
 from portal.selfservice.forms import SignInForm, StartForm
 from portal.settings import sign_in as sign_in_settings
 from portal.settings.companion import enrollment_link_scheme
-from portal.web.addresses import client_address
 
 PASSWORD_METHODS = ("ldap", "local")
 

@@ -3,11 +3,11 @@ import re
 
 from flask import current_app
 
+from portal.android.payload import CompanionConfig, validate_companion
 from portal.audit.log import record
 from portal.database import db, save_singleton
-from portal.provisioning.payload import CompanionConfig, validate_companion
-from portal.settings.models import CompanionSettings
 from portal.settings.errors import SettingsError
+from portal.settings.models import CompanionSettings
 
 # Clearly fake values for the quick start; the checksum is the SHA-256 of the text
 # "example companion signing certificate", not of any real certificate.

@@ -3,9 +3,9 @@ import unicodedata
 
 import sqlalchemy as sa
 
+from portal.android.payload import PayloadError, android_locale
 from portal.audit.log import record
 from portal.database import db
-from portal.provisioning.payload import PayloadError, android_locale
 from portal.settings.models import Localization
 
 MAX_NAME_LENGTH = 64

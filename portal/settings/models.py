@@ -6,13 +6,6 @@ import sqlalchemy.orm as so
 
 from portal.database import UTCDateTime, db, utcnow
 
-OTP_ALPHABETS = {
-    "digits": "0123456789",
-    # Letters and digits without the look-alikes 0/O, 1/l/I, so OTPs can be read aloud or typed.
-    "alnum": "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz",
-    "upper": "23456789ABCDEFGHJKLMNPQRSTUVWXYZ",
-}
-
 
 class CompanionSettings(db.Model):
     """The Companion app the QR installs. Absent row: the COMPANION_* environment seeds it."""

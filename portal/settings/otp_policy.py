@@ -1,10 +1,11 @@
 """The OTP defaults under Admin → Self Service Portal: length, characters and validity."""
 import sqlalchemy as sa
 
+from portal import otp
 from portal.audit.log import record
 from portal.database import db, save_singleton
-from portal.enrollment import otp
-from portal.settings.models import OTP_ALPHABETS, OtpPolicy
+from portal.otp import OTP_ALPHABETS
+from portal.settings.models import OtpPolicy
 
 DEFAULT_LENGTH = 12
 DEFAULT_ALPHABET = "alnum"

@@ -2,9 +2,9 @@
 import json
 import re
 
-from portal.provisioning.payload import (MAX_PAYLOAD_BYTES, PREFIX, _checksum_error,
-                                         _component_name_error, _download_url_error)
-from portal.provisioning.wifi import validate_wifi
+from portal.android.payload import (MAX_PAYLOAD_BYTES, PREFIX, _checksum_error,
+                                    _component_name_error, _download_url_error)
+from portal.android.wifi import validate_wifi
 
 BOOLEAN_KEYS = ("WIFI_HIDDEN", "USE_MOBILE_DATA", "LEAVE_ALL_SYSTEM_APPS_ENABLED",
                 "SKIP_ENCRYPTION")

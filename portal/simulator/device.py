@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
-from portal.provisioning.payload import PREFIX
+from portal.android.payload import PREFIX
 
 TIMEOUT = 15
 

@@ -15,9 +15,8 @@ from portal.admin import qr_codes as qr_codes_view
 from portal.audit.models import AuditEvent
 from portal.database import utcnow
 from portal.demo_data import LOCAL_USER_PASSWORD, Sizes, demo_data_command, generate
-from portal.enrollment.models import Device, PendingEnrollment
+from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.licensing.seats import figures
-from portal.provisioning.models import QrCode
 from portal.provisioning.qr_codes import payload_text
 from portal.provisioning.review import summary
 from tests.conftest import csrf_token_from

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEvent
+from portal.enrollment.models import QrCode
 from portal.licensing.seats import figures, set_total
-from portal.provisioning.models import QrCode
 from portal.provisioning.qr_codes import payload_text
 from portal.settings.companion import seed_example_companion
 from tests.conftest import csrf_token_from

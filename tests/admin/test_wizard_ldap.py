@@ -7,9 +7,8 @@ import sqlalchemy as sa
 
 from portal.accounts.models import PortalUser
 from portal.audit.models import AuditEvent
-from portal.enrollment.models import PendingEnrollment
+from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.licensing.seats import set_total
-from portal.provisioning.models import QrCode
 from portal.settings.companion import seed_example_companion
 from tests.conftest import csrf_token_from
 from tests.ldap_server import ALICE_GUID

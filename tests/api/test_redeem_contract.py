@@ -8,11 +8,10 @@ import sqlalchemy as sa
 
 from portal.audit.models import AuditEvent
 from portal.database import utcnow
-from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
+from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, QrCode
 from portal.enrollment.pending import revoke_qr_code
 from portal.enrollment.zero_touch import import_identifiers
 from portal.licensing.seats import figures, set_total
-from portal.provisioning.models import QrCode
 from tests.api.conftest import (ENROLLMENTS, IMEI, altered, assert_figures_exact, auto_body,
                                 bearer, device, error_of, otp_of, pending_states, redeem,
                                 ssp_body)

@@ -19,9 +19,9 @@ from portal import create_app
 from portal.accounts.admins import create_admin
 from portal.accounts.users import add_local_user
 from portal.database import db, utcnow
+from portal.enrollment.models import QrCode
 from portal.licensing.models import LicensePool
 from portal.licensing.seats import set_total
-from portal.provisioning.models import QrCode
 from portal.settings.companion import seed_example_companion
 from tests.live import serving
 

@@ -35,7 +35,7 @@ class RaceDatabase(CommittedSession):
     def revoke_all(self) -> int:
         """Revoke every live QR code through the domain function; licenses released."""
         from portal.enrollment.pending import revoke_qr_code
-        from portal.provisioning.models import QrCode
+        from portal.enrollment.models import QrCode
 
         def revoke():
             live = db.session.scalars(sa.select(QrCode).where(QrCode.revoked_at.is_(None)))
@@ -49,7 +49,7 @@ class RaceDatabase(CommittedSession):
         from portal.enrollment.models import Device, PendingEnrollment
         from portal.licensing.models import LicensePool
         from portal.mail.models import OutboxMessage
-        from portal.provisioning.models import QrCode
+        from portal.enrollment.models import QrCode
 
         def count(model, *where):
             return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()

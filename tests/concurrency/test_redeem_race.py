@@ -64,7 +64,7 @@ class Portal(CommittedSession):
     def issue_tickets(self, qr_code: dict, count: int) -> list[str]:
         from portal.accounts.models import PortalUser
         from portal.enrollment.tickets import issue_ticket
-        from portal.provisioning.models import QrCode
+        from portal.enrollment.models import QrCode
 
         def issue():
             qr, user = db.session.get(QrCode, qr_code["id"]), db.session.get(PortalUser,
@@ -74,7 +74,7 @@ class Portal(CommittedSession):
 
     def revoke(self, qr_code: dict) -> int:
         from portal.enrollment.pending import revoke_qr_code
-        from portal.provisioning.models import QrCode
+        from portal.enrollment.models import QrCode
         return self._run(lambda: revoke_qr_code(db.session.get(QrCode, qr_code["id"]),
                                                 revoked_by=None))
 
@@ -99,7 +99,7 @@ class Portal(CommittedSession):
         from portal.audit.models import AuditEvent
         from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
         from portal.licensing.models import LicensePool
-        from portal.provisioning.models import QrCode
+        from portal.enrollment.models import QrCode
 
         def count(model, *where, what=None):
             return (sa.select(what if what is not None else sa.func.count())

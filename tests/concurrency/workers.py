@@ -172,7 +172,7 @@ def revoke_and_expire(name: str, sync: Sync, results, *, target: Target, seed: i
     import sqlalchemy as sa
     from portal.database import utcnow
     from portal.enrollment.pending import AlreadyRevoked, expire_due, revoke_qr_code
-    from portal.provisioning.models import QrCode
+    from portal.enrollment.models import QrCode
     rng, report = random.Random(seed), Report(name)
     with _app(target) as db:
         sync.barrier.wait(BARRIER_TIMEOUT)

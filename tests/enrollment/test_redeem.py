@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from portal.database import utcnow
 from portal.enrollment import errors
+from portal.enrollment.models import QrCode
 from portal.enrollment.redeem import DeviceInfo, redeem
 from portal.enrollment.tickets import issue_ticket
 from portal.enrollment.zero_touch import import_identifiers
-from portal.provisioning.models import QrCode
 from tests.api.conftest import assert_figures_exact, otp_of
 
 _STATEMENT = re.compile(r"\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)", re.IGNORECASE)

@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 
 from portal.database import utcnow
+from portal.enrollment.models import QrCode
 from portal.enrollment.pending import revoke_qr_code
 from portal.mail import server
 from portal.mail.delivery import MailNotConfigured, deliver_due
 from portal.mail.models import OutboxMessage, SmtpSettings
 from portal.mail.outbox import OutboxError, resend
 from portal.mail.server import MailValues, save_mail_settings
-from portal.provisioning.models import QrCode
 from tests.mail.conftest import SMTP_PASSWORD, SMTP_USER, outbox_rows
 from tests.mail.smtp_sink import SilentServer, SmtpSink, free_port
 from tests.qr import decode_qr

@@ -6,13 +6,12 @@ import pytest
 import sqlalchemy as sa
 
 from portal import vault
+from portal.android.qr import qr_version
 from portal.audit.models import AuditEvent
-from portal.enrollment.models import PendingEnrollment
-from portal.enrollment.otp import matches
+from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.licensing.seats import figures
 from portal.mail.models import OutboxMessage
-from portal.provisioning.models import QrCode
-from portal.provisioning.qr import qr_version
+from portal.otp import matches
 from portal.provisioning.qr_codes import ProvisioningError, payload_text, view_otp
 
 P = "android.app.extra."

@@ -4,8 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal.database import db as _db
+from portal.enrollment.models import QrCode
 from portal.provisioning.listing import qr_code_keys
-from portal.provisioning.models import QrCode
 
 
 def _found(query: str) -> set[str]:

@@ -6,7 +6,7 @@ import functools
 import sqlalchemy as sa
 
 from config import Config, TestConfig
-from portal.provisioning.models import QrCode
+from portal.enrollment.models import QrCode
 from portal.settings.models import Localization
 from tests.conftest import ADMIN_PASSWORD, csrf_token_from
 from tests.security.conftest import (END_USER_PASSWORD, STATE_CHANGING, anonymous_client,

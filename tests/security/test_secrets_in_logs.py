@@ -22,8 +22,8 @@ from portal.accounts.users import add_local_user
 from portal.audit.models import AuditEvent
 from portal.database import db
 from portal.directory import azure
+from portal.enrollment.models import QrCode
 from portal.licensing.seats import set_total
-from portal.provisioning.models import QrCode
 from portal.settings.companion import seed_example_companion
 from tests.api.conftest import altered, bearer, device, otp_of
 from tests.conftest import csrf_token_from

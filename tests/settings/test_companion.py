@@ -2,8 +2,8 @@
 import pytest
 import sqlalchemy as sa
 
+from portal.android.payload import CompanionConfig, validate_companion
 from portal.audit.models import AuditEvent
-from portal.provisioning.payload import CompanionConfig, validate_companion
 from portal.settings import companion
 from portal.settings.companion import (EXAMPLE_CHECKSUM, EXAMPLE_COMPONENT, EXAMPLE_DOWNLOAD_URL,
                                        CompanionError, save_companion)

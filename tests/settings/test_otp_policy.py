@@ -3,7 +3,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal.audit.models import AuditEvent
-from portal.settings.models import OTP_ALPHABETS, OtpPolicy
+from portal.otp import OTP_ALPHABETS
+from portal.settings.models import OtpPolicy
 from portal.settings.otp_policy import OtpPolicyError, current, example_otp, save_otp_policy
 
 

@@ -6,11 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from portal.accounts.users import add_local_user
+from portal.android.qr import render_png
 from portal.database import db
 from portal.enrollment.models import Device
 from portal.enrollment.pending import revoke_qr_code
 from portal.licensing.seats import figures, set_total
-from portal.provisioning.qr import render_png
 from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code, payload_text
 from portal.settings.companion import seed_example_companion
 from tests.live import live_app, serving
@@ -92,7 +92,7 @@ def test_revoked_qr_is_refused(portal, tmp_path):
     png, qr_id = make_png(portal, tmp_path, option="auto", lang="en", network="mobile",
                           username="alice", usage_count=1)
     with portal.app_context():
-        from portal.provisioning.models import QrCode
+        from portal.enrollment.models import QrCode
         revoke_qr_code(db.session.scalar(sa.select(QrCode).where(QrCode.public_id == qr_id)),
                        revoked_by=None)
     exit_code, report = run_json(portal, png, "--serial", "R58N500")

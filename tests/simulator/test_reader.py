@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from portal.provisioning.qr import render_png
+from portal.android.qr import render_png
 from portal.simulator.reader import ReadError, read_qr
 
 PREFIX = "android.app.extra."

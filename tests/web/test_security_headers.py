@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.provisioning.models import QrCode
+from portal.enrollment.models import QrCode
 from tests.conftest import sign_in
 
 HTMX_URL = "/static/vendor/htmx-2.0.11.min.js"

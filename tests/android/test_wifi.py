@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.provisioning.wifi import SECURITY_TYPES, ssid_warnings, validate_wifi
+from portal.android.wifi import SECURITY_TYPES, ssid_warnings, validate_wifi
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from portal import vault
-from portal.settings.models import OTP_ALPHABETS
-
 PURPOSE = "otp"
+OTP_ALPHABETS = {
+    "digits": "0123456789",
+    # Letters and digits without the look-alikes 0/O, 1/l/I, so OTPs can be read aloud or typed.
+    "alnum": "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz",
+    "upper": "23456789ABCDEFGHJKLMNPQRSTUVWXYZ",
+}
 
 
 def generate(length: int, alphabet: str) -> str:

@@ -11,17 +11,17 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from portal.provisioning.payload import (
-    MAX_PAYLOAD_BYTES,
-    WARN_VERSION,
-    CompanionConfig,
-    PayloadSettings,
-    build_payload,
-    encode_payload,
-    payload_bytes,
-)
-from portal.provisioning.qr import (ERROR_CORRECTION, qr_version, render_png, render_svg,
-                                    version_for_size)
+from portal.android.payload import (
+                                    MAX_PAYLOAD_BYTES,
+                                    WARN_VERSION,
+                                    CompanionConfig,
+                                    PayloadSettings,
+                                    build_payload,
+                                    encode_payload,
+                                    payload_bytes,
+                                    )
+from portal.android.qr import (ERROR_CORRECTION, qr_version, render_png, render_svg,
+                               version_for_size)
 from tests.qr import qr_codes
 
 QUIET_ZONE_MODULES = 4

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from portal.provisioning.wifi import validate_wifi
+from portal.android.wifi import validate_wifi
 
 PREFIX = "android.app.extra."
 MAX_PAYLOAD_BYTES = 2331  # byte capacity of QR version 40 at error correction M

@@ -8,7 +8,7 @@ import qrcode
 import qrcode.image.svg
 from qrcode.util import BIT_LIMIT_TABLE, MODE_8BIT_BYTE, QRData, length_in_bits
 
-from portal.provisioning.payload import MAX_PAYLOAD_BYTES
+from portal.android.payload import MAX_PAYLOAD_BYTES
 
 ERROR_CORRECTION = "M"
 BORDER = 4  # modules of quiet zone, the minimum the QR standard asks for
