@@ -31,13 +31,17 @@ from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.licensing.models import LicensePool
 from portal.provisioning.qr_codes import MAX_USAGE_COUNT
 from portal.settings import companion, localizations, otp_policy
+from portal.vocabulary import (DeviceState, EnrollmentOption, NetworkType, PendingState,
+                               SecurityType, UserSource)
 
 BATCH = 5_000
 DAYS = 180                        # the demo history reaches this far back
 LOCAL_USER_PASSWORD = "demo user password"
-_SSIDS = [("Corp-WLAN", "WPA", "corp-wlan-2024!"), ("Warehouse", "WPA", "forklift-42-go"),
-          ("Store-Devices", "WPA", "store devices 7"), ("Guest", "NONE", None),
-          ("Lab-Legacy", "WEP", "0123456789"), ("Field-Service", "WPA", "field-svc-pass")]
+_SSIDS = [("Corp-WLAN", SecurityType.WPA, "corp-wlan-2024!"),
+          ("Warehouse", SecurityType.WPA, "forklift-42-go"),
+          ("Store-Devices", SecurityType.WPA, "store devices 7"), ("Guest", SecurityType.NONE, None),
+          ("Lab-Legacy", SecurityType.WEP, "0123456789"),
+          ("Field-Service", SecurityType.WPA, "field-svc-pass")]
 _MODELS = [("samsung", "SM-G991B", "R5CR"), ("samsung", "SM-T505", "R9WT"),
            ("Google", "Pixel 7", "2A1"), ("Zebra Technologies", "TC52", "2110"),
            ("HONEYWELL", "CT40", "21K"), ("motorola", "moto g54", "ZY2")]
@@ -175,7 +179,8 @@ def _users(plan: _Plan) -> list[dict]:
         local = n % 5 == 0
         created = _moment(plan)
         plan.users.append({
-            "id": uid, "source": "local" if local else "ldap", "username": username,
+            "id": uid, "source": UserSource.LOCAL if local else UserSource.LDAP,
+            "username": username,
             "email": f"{username}@corp.example", "display_name": f"{first} {last}",
             "password_hash": local_hash if local else None,
             "directory_id": None if local else f"uid={username},ou=people,dc=corp,dc=example",
@@ -194,7 +199,8 @@ def _qr_codes(plan: _Plan) -> list[dict]:
     sizes, rng = plan.sizes, plan.rng
     automatic = max(min(round(sizes.qr_codes * 0.6), sizes.pending),
                     -(-sizes.pending // MAX_USAGE_COUNT))
-    options = ["auto"] * automatic + ["ssp"] * (sizes.qr_codes - automatic)
+    options = ([EnrollmentOption.AUTO] * automatic
+               + [EnrollmentOption.SSP] * (sizes.qr_codes - automatic))
     rng.shuffle(options)
     times = sorted(_moment(plan) for _ in options)
     first_id, tags = _next_id(QrCode), _tags()
@@ -225,7 +231,7 @@ class _PayloadContext:
         """The payload as create_qr_code() freezes it: encrypted, with its QR version."""
         user = plan.users[qr["user_id"] - plan.users[0]["id"]]["username"] \
             if qr["user_id"] else None
-        if qr["option"] == "auto":
+        if qr["option"] == EnrollmentOption.AUTO:
             otp = otps.generate(self.policy.length, self.policy.alphabet)
             qr["otp_enc"], qr["otp_hash"] = vault.encrypt(otp), otps.keyed_hash(otp)
         else:
@@ -250,9 +256,10 @@ def _qr_code(plan: _Plan, qr_id: int, option: str, created: datetime, lang: str)
     wifi = rng.random() < 0.8
     ssid, security, password = rng.choice(_SSIDS) if wifi else (None, None, None)
     status = rng.choices(["active", "expired", "revoked"],
-                         [75, 15, 10] if option == "auto" else [90, 0, 10])[0]
+                         [75, 15, 10] if option == EnrollmentOption.AUTO else [90, 0, 10])[0]
     qr = {"id": qr_id, "public_id": secrets.token_urlsafe(9), "option": option, "lang": lang,
-          "network": "wifi" if wifi else "mobile", "wifi_ssid": ssid, "wifi_security": security,
+          "network": NetworkType.WIFI if wifi else NetworkType.MOBILE, "wifi_ssid": ssid,
+          "wifi_security": security,
           "wifi_password_enc": None, "wifi_hidden": wifi and rng.random() < 0.1,
           "user_id": None, "usage_count": None, "otp_enc": None, "otp_hash": None,
           "otp_expires_at": None, "send_to_user": False,
@@ -261,7 +268,7 @@ def _qr_code(plan: _Plan, qr_id: int, option: str, created: datetime, lang: str)
           "revoked_by_id": None, "_password": password, "_status": status}
     if password:
         qr["wifi_password_enc"] = plan.payloads.password_enc(password)
-    if option == "auto":
+    if option == EnrollmentOption.AUTO:
         qr["user_id"] = rng.choice(plan.users)["id"]
         qr["send_to_user"] = rng.random() < 0.3
         qr["otp_expires_at"] = _otp_expiry(plan, created, status)
@@ -284,7 +291,7 @@ def _otp_expiry(plan: _Plan, created: datetime, status: str) -> datetime | None:
 def _usage_counts(plan: _Plan) -> None:
     """Usage Counts that add up to the pending enrollments: one large bulk QR code (active,
     unlimited), the rest of the counts skewed as real batches are (many small, a few big)."""
-    autos = [qr for qr in plan.qr_codes if qr["option"] == "auto"]
+    autos = [qr for qr in plan.qr_codes if qr["option"] == EnrollmentOption.AUTO]
     if not autos:
         return
     rng, counts = plan.rng, [1] * len(autos)
@@ -326,15 +333,16 @@ def _pending_slots(plan: _Plan) -> list[dict]:
                 "expires_at": qr["otp_expires_at"], "device_id": None,
                 "created_at": qr["created_at"], "used_at": None, "ended_at": None, "_qr": qr})
             next_id += 1
-    has_ssp = any(qr["option"] == "ssp" for qr in plan.qr_codes)
+    has_ssp = any(qr["option"] == EnrollmentOption.SSP for qr in plan.qr_codes)
     used = min(len(plan.pending), round(plan.sizes.devices * 0.4) if has_ssp
                else plan.sizes.devices)
     for index in rng.sample(range(len(plan.pending)), used):
-        plan.pending[index]["state"] = "used"
+        plan.pending[index]["state"] = PendingState.USED
     for slot in plan.pending:
         if slot["state"] is None:
             status = slot["_qr"]["_status"]
-            slot["state"] = {"active": "pending", "expired": "expired"}.get(status, "revoked")
+            slot["state"] = {"active": PendingState.PENDING, "expired": PendingState.EXPIRED}.get(
+                status, PendingState.REVOKED)
             if status != "active":
                 slot["ended_at"] = _end(slot["_qr"], plan.now)
     return plan.pending
@@ -342,9 +350,9 @@ def _pending_slots(plan: _Plan) -> list[dict]:
 
 def _devices(plan: _Plan) -> list[dict]:
     rng = plan.rng
-    specs = [(slot["_qr"], slot) for slot in plan.pending if slot["state"] == "used"]
-    ssp = [qr for qr in plan.qr_codes if qr["option"] == "ssp"]
-    others = ssp or [qr for qr in plan.qr_codes if qr["option"] == "auto"]
+    specs = [(slot["_qr"], slot) for slot in plan.pending if slot["state"] == PendingState.USED]
+    ssp = [qr for qr in plan.qr_codes if qr["option"] == EnrollmentOption.SSP]
+    others = ssp or [qr for qr in plan.qr_codes if qr["option"] == EnrollmentOption.AUTO]
     if others and plan.sizes.devices > len(specs):
         weights = [rng.expovariate(1) ** 2 for _ in others]
         specs += [(qr, None) for qr in rng.choices(others, weights,
@@ -363,11 +371,14 @@ def _devices(plan: _Plan) -> list[dict]:
 def _device(plan: _Plan, device_id: int, qr: dict, slot, created: datetime) -> dict:
     rng = plan.rng
     if slot is not None:
-        state = rng.choices(["enrolled", "provisioning", "retired"], [85, 5, 10])[0]
-    elif qr["option"] == "ssp":
-        state = rng.choices(["enrolled", "provisioning", "failed", "retired"], [80, 4, 8, 8])[0]
+        state = rng.choices([DeviceState.ENROLLED, DeviceState.PROVISIONING, DeviceState.RETIRED],
+                            [85, 5, 10])[0]
+    elif qr["option"] == EnrollmentOption.SSP:
+        state = rng.choices([DeviceState.ENROLLED, DeviceState.PROVISIONING,
+                             DeviceState.FAILED, DeviceState.RETIRED], [80, 4, 8, 8])[0]
     else:
-        state = "failed"  # an automatic QR's failed device gave its pending enrollment back
+        # an automatic QR's failed device gave its pending enrollment back
+        state = DeviceState.FAILED
     manufacturer, model, prefix = rng.choice(_MODELS)
     enrolled = created + timedelta(seconds=rng.randint(60, 900))
     return {
@@ -378,10 +389,10 @@ def _device(plan: _Plan, device_id: int, qr: dict, slot, created: datetime) -> d
         "manufacturer": manufacturer, "model": model,
         "android_api_level": rng.choice([29, 30, 31, 33, 33, 34, 34, 35]), "state": state,
         "token_hash": secrets.token_hex(32),
-        "failure_reason": "Provisioning was cancelled on the device." if state == "failed"
-        else None,
-        "created_at": created, "updated_at": enrolled if state != "provisioning" else created,
-        "enrolled_at": enrolled if state in ("enrolled", "retired") else None}
+        "failure_reason": ("Provisioning was cancelled on the device."
+                           if state == DeviceState.FAILED else None),
+        "created_at": created, "updated_at": created if state == DeviceState.PROVISIONING else enrolled,
+        "enrolled_at": enrolled if state in (DeviceState.ENROLLED, DeviceState.RETIRED) else None}
 
 
 def _used_pending(plan: _Plan) -> list[dict]:
@@ -408,12 +419,12 @@ def _audit_events(plan: _Plan) -> list[dict]:
 
 def _audit_mix(plan: _Plan) -> dict[str, int]:
     n, qrs, devices = plan.sizes.audit, plan.qr_codes, plan.devices
-    autos = [qr for qr in qrs if qr["option"] == "auto"]
+    autos = [qr for qr in qrs if qr["option"] == EnrollmentOption.AUTO]
     wanted = {
         "create": min(len(qrs), round(n * 0.08)),
         "revoke": min(sum(1 for qr in qrs if qr["revoked_at"]), round(n * 0.01)),
         "redeem": min(len(devices), round(n * 0.40)),
-        "complete": min(sum(1 for d in devices if d["state"] != "provisioning"),
+        "complete": min(sum(1 for d in devices if d["state"] != DeviceState.PROVISIONING),
                         round(n * 0.28)),
         "view_otp": round(n * 0.04) if autos else 0,
         "admin": round(n * 0.04), "user": round(n * 0.02)}
@@ -429,8 +440,8 @@ def _pick(plan: _Plan, kind: str, count: int) -> list:
     pools = {"create": plan.qr_codes,
              "revoke": [qr for qr in plan.qr_codes if qr["revoked_at"]],
              "redeem": plan.devices,
-             "complete": [d for d in plan.devices if d["state"] != "provisioning"],
-             "view_otp": [qr for qr in plan.qr_codes if qr["option"] == "auto"]}
+             "complete": [d for d in plan.devices if d["state"] != DeviceState.PROVISIONING],
+             "view_otp": [qr for qr in plan.qr_codes if qr["option"] == EnrollmentOption.AUTO]}
     pool = pools.get(kind)
     if pool is None:
         return [None] * count
@@ -476,7 +487,7 @@ def _redeem_event(plan, device):
 
 
 def _complete_event(plan, device):
-    code = "failed" if device["state"] == "failed" else "enrolled"
+    code = DeviceState.FAILED if device["state"] == DeviceState.FAILED else DeviceState.ENROLLED
     return _event(device["updated_at"], "enrollment.complete", "device", device["public_id"],
                   code=code, client_address=_address(plan),
                   serial_number=device["serial_number"])
@@ -509,7 +520,8 @@ def _admin_sign_in_event(plan, _):
 
 def _user_sign_in_event(plan, _):
     rng = plan.rng
-    user = rng.choice(plan.users) if plan.users else {"username": "nobody", "source": "local"}
+    user = rng.choice(plan.users) if plan.users else {"username": "nobody",
+                                                      "source": UserSource.LOCAL}
     refused = rng.random() < 0.15
     return _event(_moment(plan), "user.sign_in", "user", user["username"],
                   outcome="refused" if refused else "success",
@@ -528,9 +540,9 @@ def set_license_figures() -> tuple[int, int, int]:
     """Set used and reserved from the rows (the portal's own definitions), and a total with
     room to spare; in the caller's transaction. Returns (total, used, reserved)."""
     used = db.session.scalar(sa.select(sa.func.count()).select_from(Device).where(
-        Device.state.in_(("provisioning", "enrolled"))))
+        Device.state.in_((DeviceState.PROVISIONING, DeviceState.ENROLLED))))
     reserved = db.session.scalar(sa.select(sa.func.count()).select_from(PendingEnrollment)
-                                 .where(PendingEnrollment.state == "pending"))
+                                 .where(PendingEnrollment.state == PendingState.PENDING))
     current = db.session.scalar(sa.select(LicensePool.total).where(LicensePool.id == 1))
     total = max(current or 0, used + reserved + max(100, (used + reserved) // 10))
     if current is None:

@@ -10,6 +10,7 @@ from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.directory import ldap
 from portal.directory.azure import AzureIdentity
+from portal.vocabulary import UserSource
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +49,24 @@ def authenticate_ldap_user(config: ldap.LdapConfig, username: str, password: str
         code = _ldap_code(error)  # (the ldap module logs the cause of a failure)
         record("user.sign_in", actor_type="user", actor=(username or "")[:64],
                outcome="refused", code=code, client_address=client_address,
-               method="ldap", cause=error.cause)
+               method=UserSource.LDAP, cause=error.cause)
         db.session.commit()
         raise SignInRefused(code) from None
-    user = record_directory_user("ldap", found.directory_id, None, found.username,
+    user = record_directory_user(UserSource.LDAP, found.directory_id, None, found.username,
                                  found.display_name, found.email)
-    return _signed_in(user, "ldap", client_address)
+    return _signed_in(user, UserSource.LDAP, client_address)
 
 
 def sign_in_azure_user(identity: AzureIdentity, *, client_address: str) -> PortalUser:
-    user = record_directory_user("azure", identity.oid, identity.tenant_id, identity.username,
-                                 identity.display_name, identity.email)
-    return _signed_in(user, "azure", client_address)
+    user = record_directory_user(UserSource.AZURE, identity.oid, identity.tenant_id,
+                                 identity.username, identity.display_name, identity.email)
+    return _signed_in(user, UserSource.AZURE, client_address)
 
 
 def refuse_azure(code: str, cause: str, *, client_address: str) -> None:
     log.warning("Azure AD sign-in failed: %s", cause)
     record("user.sign_in", actor_type="user", outcome="refused", code=code,
-           client_address=client_address, method="azure", cause=cause)
+           client_address=client_address, method=UserSource.AZURE, cause=cause)
     db.session.commit()
 
 
@@ -153,7 +154,7 @@ def record_picked_user(token: str | None) -> PortalUser | None:
     picked = picked_user(token)
     if picked is None:
         return None
-    return record_directory_user("ldap", picked["id"], None, picked["u"], picked["n"],
+    return record_directory_user(UserSource.LDAP, picked["id"], None, picked["u"], picked["n"],
                                  picked["e"])
 
 

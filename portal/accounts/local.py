@@ -5,6 +5,7 @@ from portal.accounts.models import PortalUser
 from portal.accounts.passwords import verify_password
 from portal.audit.log import record
 from portal.database import db, utcnow
+from portal.vocabulary import UserSource
 
 
 def authenticate_local_user(username: str, password: str, *,
@@ -12,12 +13,12 @@ def authenticate_local_user(username: str, password: str, *,
     """The active local user with these credentials, or None; an unknown user costs the same
     time as a wrong password. Every attempt is audited; commits."""
     user = db.session.scalar(sa.select(PortalUser).where(
-        PortalUser.source == "local",
+        PortalUser.source == UserSource.LOCAL,
         sa.func.lower(PortalUser.username) == (username or "").strip().lower()))
     ok = verify_password(user.password_hash if user else None, password or "")
     if ok and user.active:
         user.last_sign_in_at = utcnow()
-        record("user.sign_in", actor_type="user", actor=user.username, code="local",
+        record("user.sign_in", actor_type="user", actor=user.username, code=UserSource.LOCAL,
                client_address=client_address)
         db.session.commit()
         return user

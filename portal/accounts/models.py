@@ -7,8 +7,9 @@ from flask_login import UserMixin
 
 from portal.accounts.passwords import hash_password, verify_password
 from portal.database import UTCDateTime, db, utcnow
+from portal.vocabulary import UserSource
 
-USER_SOURCES = ("local", "ldap", "azure")
+USER_SOURCES = tuple(UserSource)
 SEARCH_KEY = "lower(username || ' ' || coalesce(display_name, '') || ' ' || coalesce(email, ''))"
 
 
@@ -67,7 +68,7 @@ class PortalUser(db.Model):
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    source: so.Mapped[str] = so.mapped_column(sa.String(8), default="local")
+    source: so.Mapped[str] = so.mapped_column(sa.String(8), default=UserSource.LOCAL)
     username: so.Mapped[str] = so.mapped_column(sa.String(256), index=True)
     email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
     display_name: so.Mapped[str | None] = so.mapped_column(sa.String(256))

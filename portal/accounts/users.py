@@ -6,6 +6,7 @@ from portal.accounts.models import PortalUser
 from portal.accounts.validation import check_email, check_password, check_username
 from portal.audit.log import record
 from portal.database import db
+from portal.vocabulary import UserSource
 
 
 def add_local_user(username: str, email: str, password: str, *, display_name: str | None = None,
@@ -17,10 +18,12 @@ def add_local_user(username: str, email: str, password: str, *, display_name: st
     if display_name and len(display_name) > 256:
         raise AccountError("display_name", "The display name must have at most 256 characters.")
     exists = db.session.scalar(sa.select(PortalUser.id).where(
-        PortalUser.source == "local", sa.func.lower(PortalUser.username) == username.lower()))
+        PortalUser.source == UserSource.LOCAL,
+        sa.func.lower(PortalUser.username) == username.lower()))
     if exists:
         raise AccountError("username", f"A local user named '{username}' already exists.")
-    user = PortalUser(source="local", username=username, email=email, display_name=display_name)
+    user = PortalUser(source=UserSource.LOCAL, username=username, email=email,
+                      display_name=display_name)
     user.set_password(password)
     db.session.add(user)
     record("user.create", actor_type=actor_type, actor=actor, target=username)
@@ -40,7 +43,7 @@ def search_local_users(query: str, limit: int = 10) -> list[PortalUser]:
     columns = (PortalUser.username, PortalUser.display_name, PortalUser.email)
     return list(db.session.scalars(
         sa.select(PortalUser)
-        .where(PortalUser.source == "local", PortalUser.active.is_(True),
+        .where(PortalUser.source == UserSource.LOCAL, PortalUser.active.is_(True),
                sa.or_(*(sa.func.lower(column).contains(query.lower(), autoescape=True)
                         for column in columns)))
         .order_by(PortalUser.username).limit(limit)))
@@ -48,5 +51,5 @@ def search_local_users(query: str, limit: int = 10) -> list[PortalUser]:
 
 def find_local_user(username: str) -> PortalUser | None:
     return db.session.scalar(sa.select(PortalUser).where(
-        PortalUser.source == "local",
+        PortalUser.source == UserSource.LOCAL,
         sa.func.lower(PortalUser.username) == (username or "").strip().lower()))

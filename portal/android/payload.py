@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from portal.android.wifi import validate_wifi
+from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType
 
 PREFIX = "android.app.extra."
 MAX_PAYLOAD_BYTES = 2331  # byte capacity of QR version 40 at error correction M
 WARN_VERSION = 25
-OPTIONS = ("ssp", "auto")
-NETWORKS = ("wifi", "mobile")
+OPTIONS = tuple(EnrollmentOption)
+NETWORKS = tuple(NetworkType)
 
 _SEGMENT = r"[A-Za-z][A-Za-z0-9_]*"
 _PACKAGE = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})+")
@@ -103,7 +104,7 @@ def validate_settings(s: PayloadSettings) -> dict[str, str]:
         "network": _choice_error("Network", s.network, NETWORKS),
     }
     errors.update({field: message for field, message in checks.items() if message})
-    if s.network == "wifi":
+    if s.network == NetworkType.WIFI:
         errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password))
     if s.option in OPTIONS:
         errors.update(_credential_errors(s))
@@ -155,13 +156,13 @@ def _assemble(s: PayloadSettings) -> dict:
 
 
 def _network_extras(s: PayloadSettings) -> dict:
-    if s.network != "wifi":
+    if s.network != NetworkType.WIFI:
         return {PREFIX + "PROVISIONING_USE_MOBILE_DATA": True}
     extras = {
         PREFIX + "PROVISIONING_WIFI_SSID": s.wifi_ssid,
         PREFIX + "PROVISIONING_WIFI_SECURITY_TYPE": s.wifi_security_type,
     }
-    if s.wifi_security_type != "NONE":
+    if s.wifi_security_type != SecurityType.NONE:
         extras[PREFIX + "PROVISIONING_WIFI_PASSWORD"] = s.wifi_password
     if s.wifi_hidden:
         extras[PREFIX + "PROVISIONING_WIFI_HIDDEN"] = True
@@ -175,7 +176,7 @@ def _admin_extras(s: PayloadSettings) -> dict[str, str]:
         "qr_id": s.qr_id,
         "lang": s.lang,
     }
-    if s.option == "auto":
+    if s.option == EnrollmentOption.AUTO:
         extras["user"] = s.user
         extras["otp"] = s.otp
     # A PersistableBundle from a QR keeps JSON types; the Companion reads strings only.
@@ -321,7 +322,7 @@ def _qr_id_error(qr_id: str) -> str | None:
 
 
 def _credential_errors(s: PayloadSettings) -> dict[str, str]:
-    if s.option == "ssp":
+    if s.option == EnrollmentOption.SSP:
         # A self-service QR is shared by many people, so it must carry no personal secret.
         present = (("user", "User", s.user), ("otp", "One-time password", s.otp))
         return {

@@ -3,7 +3,9 @@
 import re
 import unicodedata
 
-SECURITY_TYPES = ("WPA", "WEP", "NONE")
+from portal.vocabulary import SecurityType
+
+SECURITY_TYPES = tuple(SecurityType)
 MAX_SSID_BYTES = 32
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
@@ -75,7 +77,7 @@ def _security_type_error(security_type: str) -> str | None:
 
 
 def _password_error(security_type: str, password: str) -> str | None:
-    if security_type == "NONE":
+    if security_type == SecurityType.NONE:
         if password:
             return (
                 "Password must be empty for an open network; remove it, or choose WPA or "
@@ -84,7 +86,7 @@ def _password_error(security_type: str, password: str) -> str | None:
         return None
     if not password:
         return f"Password is required for a {security_type} network."
-    if security_type == "WPA":
+    if security_type == SecurityType.WPA:
         return _wpa_error(password)
     return _wep_error(password)
 

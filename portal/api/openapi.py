@@ -2,6 +2,7 @@
 from flask import current_app, jsonify
 
 from portal.api import bp
+from portal.vocabulary import DeviceState
 
 
 def _error(description: str, codes: list[str]) -> dict:
@@ -14,6 +15,7 @@ _STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64}
 # Printable: no C0 control character and no DEL (the server also refuses other non-printables).
 _PRINTABLE_64 = {**_STRING_64, "pattern": "^[^\x00-\x1f\x7f]+$"}
 _SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256}
+_STATES = {"enum": [state.value for state in DeviceState]}
 _USER = {"type": "object", "required": ["username", "display_name", "email"],
          "properties": {"username": {"type": "string"}, "display_name": {"type": "string"},
                         "email": {"type": ["string", "null"]}}}
@@ -42,7 +44,7 @@ SCHEMAS = {
                    "required": ["device_id", "device_token", "state", "user", "lang"],
                    "properties": {"device_id": {"type": "string"},
                                   "device_token": {"type": "string"},
-                                  "state": {"const": "provisioning"}, "user": _USER,
+                                  "state": {"const": DeviceState.PROVISIONING.value}, "user": _USER,
                                   "lang": {"type": "string"}}},
     # A retry answers with the device's state as it is: enrolled once it reported success,
     # and a used ticket's device in whatever state it reached.
@@ -50,19 +52,17 @@ SCHEMAS = {
                         "required": ["device_id", "device_token", "state", "user", "lang"],
                         "properties": {"device_id": {"type": "string"},
                                        "device_token": {"type": "string"},
-                                       "state": {"enum": ["provisioning", "enrolled", "failed",
-                                                          "retired"]},
+                                       "state": _STATES,
                                        "user": _USER, "lang": {"type": "string"}}},
     "CompletionRequest": {"type": "object", "required": ["result"], "properties": {
         "result": {"enum": ["success", "failure"]},
         "reason": {"type": "string", "maxLength": 500}}},
     "DeviceState": {"type": "object", "required": ["device_id", "state"], "properties": {
         "device_id": {"type": "string"},
-        "state": {"enum": ["provisioning", "enrolled", "failed", "retired"]}}},
+        "state": _STATES}},
     "DeviceStatus": {"type": "object", "required": ["device_id", "state", "user", "enrolled_at"],
                      "properties": {"device_id": {"type": "string"},
-                                    "state": {"enum": ["provisioning", "enrolled", "failed",
-                                                       "retired"]},
+                                    "state": _STATES,
                                     "user": _USER,
                                     "enrolled_at": {"type": ["string", "null"],
                                                     "format": "date-time"}}},

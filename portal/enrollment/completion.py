@@ -10,6 +10,7 @@ from portal.enrollment import errors
 from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.enrollment.redeem import token_hash
 from portal.licensing.models import LicensePool
+from portal.vocabulary import DeviceState, EnrollmentOption, PendingState
 
 _DUMMY_HASH = "0" * 64
 _PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -33,16 +34,16 @@ def complete(device: Device, result: str, reason: str | None, *, client_address:
 
     Repeating the same result changes nothing; anything else from a finished device raises
     InvalidState."""
-    target = "enrolled" if result == "success" else "failed"
+    target = DeviceState.ENROLLED if result == "success" else DeviceState.FAILED
     if device.state == target:
         return device
     values = {"state": target}
-    if target == "enrolled":
+    if target == DeviceState.ENROLLED:
         values["enrolled_at"] = utcnow()
     else:
         values["failure_reason"] = reason or None
     changed = db.session.execute(
-        sa.update(Device).where(Device.id == device.id, Device.state == "provisioning")
+        sa.update(Device).where(Device.id == device.id, Device.state == DeviceState.PROVISIONING)
         .values(**values).execution_options(synchronize_session=False))
     if changed.rowcount != 1:
         db.session.rollback()
@@ -50,7 +51,7 @@ def complete(device: Device, result: str, reason: str | None, *, client_address:
         if device.state == target:  # a concurrent identical report won
             return device
         raise errors.InvalidState()
-    if target == "failed":
+    if target == DeviceState.FAILED:
         _release(device)
     record("enrollment.complete", actor_type="device", actor=device.public_id, outcome="success",
            code=target, client_address=client_address, serial_number=device.serial_number)
@@ -67,21 +68,23 @@ def _release(device: Device) -> None:
     # and then ends the enrollment with the others.
     qr_code = db.session.get(QrCode, device.qr_code_id, with_for_update=True,
                              populate_existing=True)
-    if qr_code.option == "ssp":
+    if qr_code.option == EnrollmentOption.SSP:
         _pool(used=-1)
         return
     now = utcnow()
     # The pending enrollment becomes available again, unless its QR was revoked or its OTP
     # expired meanwhile: then it ends, and the license goes back to the pool entirely.
     expired = qr_code.otp_expires_at is not None and qr_code.otp_expires_at <= now
-    state = "revoked" if qr_code.revoked_at else "expired" if expired else "pending"
+    state = PendingState.REVOKED if qr_code.revoked_at else \
+        PendingState.EXPIRED if expired else PendingState.PENDING
     db.session.execute(
         sa.update(PendingEnrollment)
-        .where(PendingEnrollment.device_id == device.id, PendingEnrollment.state == "used")
+        .where(PendingEnrollment.device_id == device.id,
+               PendingEnrollment.state == PendingState.USED)
         .values(state=state, device_id=None, used_at=None,
-                ended_at=None if state == "pending" else now)
+                ended_at=None if state == PendingState.PENDING else now)
         .execution_options(synchronize_session=False))
-    _pool(used=-1, reserved=1 if state == "pending" else 0)
+    _pool(used=-1, reserved=1 if state == PendingState.PENDING else 0)
 
 
 def _pool(used: int = 0, reserved: int = 0) -> None:

@@ -6,12 +6,12 @@ import sqlalchemy.orm as so
 
 from portal import vault
 from portal.database import UTCDateTime, db, utcnow
+from portal.vocabulary import DeviceState, EnrollmentOption, NetworkType, PendingState
 
-PENDING_STATES = ("pending", "used", "expired", "revoked")
-DEVICE_STATES = ("provisioning", "enrolled", "failed", "retired")
-
-OPTIONS = ("ssp", "auto")
-NETWORKS = ("wifi", "mobile")
+PENDING_STATES = tuple(PendingState)
+DEVICE_STATES = tuple(DeviceState)
+OPTIONS = tuple(EnrollmentOption)
+NETWORKS = tuple(NetworkType)
 TRIGRAMS = {"public_id": "gin_trgm_ops", "wifi_ssid": "gin_trgm_ops",
             "alternative_email": "gin_trgm_ops"}
 
@@ -124,7 +124,7 @@ class Device(db.Model):
     manufacturer: so.Mapped[str] = so.mapped_column(sa.String(64))
     model: so.Mapped[str] = so.mapped_column(sa.String(64))
     android_api_level: so.Mapped[int]
-    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="provisioning")
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default=DeviceState.PROVISIONING)
     # SHA-256 of the bearer token (high-entropy, so a plain digest is enough).
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     failure_reason: so.Mapped[str | None] = so.mapped_column(sa.String(500))
@@ -152,7 +152,7 @@ class PendingEnrollment(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     qr_code_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("qr_codes.id"))
-    state: so.Mapped[str] = so.mapped_column(sa.String(8), default="pending")
+    state: so.Mapped[str] = so.mapped_column(sa.String(8), default=PendingState.PENDING)
     expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     device_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("devices.id"), unique=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

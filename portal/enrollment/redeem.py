@@ -25,9 +25,10 @@ from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
 from portal.enrollment.tickets import ticket_hash
 from portal.enrollment.zero_touch import LISTED, identifiers
 from portal.licensing.models import LicensePool
+from portal.vocabulary import DeviceState, EnrollmentOption, PendingState
 
 MIN_API_LEVEL = 24
-ACTIVE_STATES = ("provisioning", "enrolled")
+ACTIVE_STATES = (DeviceState.PROVISIONING, DeviceState.ENROLLED)
 _DUMMY_HASH = "0" * 64
 
 
@@ -104,11 +105,11 @@ _RENEW_TOKEN = (sa.update(_DEVICES).where(_DEVICES.c.id == sa.bindparam("device_
 # oldest anyway).
 _A_PENDING = (sa.select(_PENDING.c.id)
               .where(_PENDING.c.qr_code_id == sa.bindparam("pending_qr_code_id"),
-                     _PENDING.c.state == "pending")
+                     _PENDING.c.state == PendingState.PENDING)
               .limit(1).with_for_update(skip_locked=True).scalar_subquery())
 _CLAIM_PENDING = (sa.update(_PENDING)
-                  .where(_PENDING.c.id == _A_PENDING, _PENDING.c.state == "pending")
-                  .values(state="used", device_id=sa.bindparam("claiming_device_id"),
+                  .where(_PENDING.c.id == _A_PENDING, _PENDING.c.state == PendingState.PENDING)
+                  .values(state=PendingState.USED, device_id=sa.bindparam("claiming_device_id"),
                           used_at=sa.bindparam("now")))
 _SPEND_TICKET = (sa.update(_TICKETS)
                  .where(_TICKETS.c.id == sa.bindparam("ticket_id"), _TICKETS.c.used_at.is_(None))
@@ -159,13 +160,14 @@ def _redeem(qr_id: str, otp: str | None, ticket: str | None, info: DeviceInfo,
         "qr_id": qr_id, "serial_number": info.serial_number,
         "zero_touch_identifiers": identifiers(info.serial_number, info.imei)}).first()
     if otp is not None:
-        if qr_code is None or qr_code.option != "auto" or not otps.matches(otp, qr_code.otp_hash):
+        if qr_code is None or qr_code.option != EnrollmentOption.AUTO \
+                or not otps.matches(otp, qr_code.otp_hash):
             raise errors.InvalidCredentials()
         device, owner = _redeem_automatic(qr_code, info), qr_code
         use_license = _USE_RESERVED_LICENSE
     else:
         row = None
-        if qr_code is not None and qr_code.option == "ssp":
+        if qr_code is not None and qr_code.option == EnrollmentOption.SSP:
             row = db.session.execute(_FIND_TICKET, {"ticket_hash": ticket_hash(ticket),
                                                     "qr_code_id": qr_code.id}).first()
         if row is None:
@@ -253,4 +255,4 @@ def _insert_device(qr_code_id: int, user_id: int, info: DeviceInfo) -> _Device:
         "serial_number": info.serial_number, "imei": info.imei,
         "manufacturer": info.manufacturer, "model": info.model,
         "android_api_level": info.android_api_level, "token_hash": token_hash(token)}).one()
-    return _Device(row.id, row.public_id, "provisioning", user_id, token, created=True)
+    return _Device(row.id, row.public_id, DeviceState.PROVISIONING, user_id, token, created=True)

@@ -10,10 +10,11 @@ from portal.accounts.models import PortalUser
 from portal.database import db
 from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.provisioning import search
+from portal.vocabulary import PendingState
 
 ORDER = (QrCode.created_at, QrCode.id)  # newest first; the keyset of the list
 _NO_COUNTS = (0, 0, 0, 0)
-_STATES = ("pending", "used", "expired", "revoked")
+_STATES = tuple(PendingState)
 
 
 def qr_code_keys(query: str = "") -> sa.Select:
