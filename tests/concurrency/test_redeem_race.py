@@ -222,12 +222,17 @@ class Burst:
         self.done = 0
         self.lock = threading.Lock()
         self.seconds = 0.0
+        # Set by revoking(): once `held_after` answers are in, the calls not yet sent wait for
+        # `resume`, so that some are surely sent after the revocation however busy the machine.
+        self.held_after, self.resume = None, threading.Event()
 
     def _send(self, share: list[tuple[int, Call]]) -> list[tuple[int, int, dict]]:
         answers = []
         with requests.Session() as session:
             self.barrier.wait(30)
             for index, call in share:
+                if self.held_after is not None and self.done >= self.held_after:
+                    self.resume.wait(60)
                 headers = {"Authorization": f"Bearer {call.token}"} if call.token else {}
                 response = session.post(self.url + call.path, json=call.body, headers=headers,
                                         timeout=60)
@@ -271,9 +276,11 @@ def outcomes(answers) -> Counter:
 
 @contextmanager
 def revoking(portal: Portal, qr_code: dict, burst: Burst, *, after: int):
-    """Revoke the QR code from another thread as soon as `after` answers of the burst are in;
+    """Revoke the QR code from another thread as soon as `after` answers of the burst are in,
+    while the calls already sent race with it and the others wait until it has committed;
     yields a list that receives how many licenses the revocation released."""
     released, failures = [], []
+    burst.held_after = after
 
     def revoke():
         deadline = time.monotonic() + 60
@@ -283,6 +290,8 @@ def revoking(portal: Portal, qr_code: dict, burst: Burst, *, after: int):
             released.append(portal.revoke(qr_code))
         except BaseException as error:  # raised again below, in the test
             failures.append(error)
+        finally:
+            burst.resume.set()
     revoker = threading.Thread(target=revoke)
     revoker.start()
     try:
