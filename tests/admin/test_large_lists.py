@@ -20,7 +20,7 @@ from portal.licensing.seats import figures
 from portal.provisioning.models import QrCode
 from portal.provisioning.qr_codes import payload_text
 from portal.provisioning.review import summary
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token, csrf_token_from
 
 PENDING = "/admin/devices/pending"
 EXTRAS = "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"
@@ -84,8 +84,7 @@ def test_a_page_costs_the_same_queries_with_5_rows_as_with_50(admin_client, demo
 def test_view_otp_costs_the_same_queries_with_5_rows_as_with_50(admin_client, demo, bulk_qr,
                                                                 monkeypatch):
     url = f"/admin/qr-codes/{bulk_qr.public_id}/otp"
-    token = csrf_token_from(admin_client.get(f"/admin/qr-codes/{bulk_qr.public_id}")
-                            .get_data(as_text=True))
+    token = csrf_token(admin_client, f"/admin/qr-codes/{bulk_qr.public_id}")
     counts = {}
     for size in (5, 50):
         monkeypatch.setattr(qr_codes_view, "OTP_PAGE_SIZE", size)
@@ -139,8 +138,7 @@ def test_pending_search_pages_keep_the_query(admin_client, demo, monkeypatch):
 
 def test_view_otp_pages_through_every_pending_enrollment_both_ways(admin_client, bulk_qr, db):
     url = f"/admin/qr-codes/{bulk_qr.public_id}/otp"
-    token = csrf_token_from(admin_client.get(f"/admin/qr-codes/{bulk_qr.public_id}")
-                            .get_data(as_text=True))
+    token = csrf_token(admin_client, f"/admin/qr-codes/{bulk_qr.public_id}")
     pages, numbers = [], []
     while url:
         html = admin_client.post(url, data={"csrf_token": token}).get_data(as_text=True)
