@@ -14,7 +14,7 @@ from portal.database import db
 from portal.mail.models import OutboxMessage
 from tests.conftest import csrf_token, sign_in
 from tests.mail.conftest import smtp_environment
-from tests.mail.smtp_sink import SilentServer
+from tests.support.smtp_sink import SilentServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = [sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "send"]

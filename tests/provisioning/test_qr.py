@@ -22,7 +22,7 @@ from portal.provisioning.payload import (
 )
 from portal.provisioning.qr import (ERROR_CORRECTION, qr_version, render_png, render_svg,
                                     version_for_size)
-from tests.qr import qr_codes
+from tests.support.qr import qr_codes
 
 QUIET_ZONE_MODULES = 4
 SVG_NS = "{http://www.w3.org/2000/svg}"
