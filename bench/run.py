@@ -206,7 +206,7 @@ class Figures(NamedTuple):
 def bench_database(name, database_uri, args, *, instances=1, redis_url=None) -> Figures:
     """Seed `database_uri`, serve it with `instances` gunicorn servers (sharing Redis at
     `redis_url`, if given), measure, print the block of figures and return them."""
-    from tests.gunicorn import gunicorn
+    from tests.support.gunicorn import gunicorn
     instance = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     label = f"{name}, {instances} instance{'s' if instances > 1 else ''}" \
             + (" + Redis" if redis_url else "")

@@ -1,4 +1,5 @@
-"""The fixed test vocabulary: app, db, client, htmx_client, admin_client, make_* factories.
+"""The fixed test vocabulary: app, db, client, htmx_client, admin_client, admin_htmx_client,
+post_form, sign_in and the make_* factories.
 
 The suite runs on an SQLite file by default and, unchanged, on PostgreSQL when
 TEST_DATABASE_URL is set. The schema is built once per run by the real Alembic migrations;
@@ -20,8 +21,17 @@ from config import TestConfig, database_url
 from portal import create_app
 from portal.database import db as _db
 from portal.extensions import limiter
-from tests.ldap_server import ldap_server_fixture
-from tests.oidc_provider import provider_fixture
+from tests.support.ldap_server import ldap_server_fixture
+from tests.support.oidc_provider import provider_fixture
+
+# MERGE (issue 12): test files other branches own still import the old paths of tests/support;
+# the lead points their imports at tests.support when merging, then deletes these aliases.
+import sys  # noqa: E402
+from tests.support import ldap_server as _ldap_server, qr as _qr, smtp_sink as _smtp_sink  # noqa
+
+sys.modules.setdefault("tests.ldap_server", _ldap_server)
+sys.modules.setdefault("tests.qr", _qr)
+sys.modules.setdefault("tests.mail.smtp_sink", _smtp_sink)
 
 ADMIN_PASSWORD = "correct horse battery"
 
@@ -109,11 +119,14 @@ def client(app, db):
     return app.test_client()
 
 
-@pytest.fixture
-def htmx_client(app, db):
-    client = app.test_client()
+def _as_htmx(client):
     client.environ_base["HTTP_HX_REQUEST"] = "true"
     return client
+
+
+@pytest.fixture
+def htmx_client(app, db):
+    return _as_htmx(app.test_client())
 
 
 def csrf_token_from(html: str) -> str:
@@ -121,6 +134,26 @@ def csrf_token_from(html: str) -> str:
         re.search(r'"X-CSRFToken": "([^"]+)"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def csrf_token(client, page: str) -> str:
+    """The CSRF token of `page` as a browser loads it: the whole page, even for an htmx client."""
+    hx_request = client.environ_base.pop("HTTP_HX_REQUEST", None)
+    try:
+        return csrf_token_from(client.get(page).get_data(as_text=True))
+    finally:
+        if hx_request is not None:
+            client.environ_base["HTTP_HX_REQUEST"] = hx_request
+
+
+def post_form(client, url: str, *, page: str | None = None, headers: dict | None = None,
+              **data):
+    """POST `data` to `url` as the browser would, with the CSRF token of `page` (default `url`):
+    in the form without JavaScript, in the X-CSRFToken header from an htmx client."""
+    token = csrf_token(client, page or url)
+    if "HTTP_HX_REQUEST" in client.environ_base:
+        return client.post(url, data=data, headers={"X-CSRFToken": token, **(headers or {})})
+    return client.post(url, data={"csrf_token": token, **data}, headers=headers)
 
 
 @pytest.fixture
@@ -146,21 +179,26 @@ def make_user(db):
 
 
 def sign_in(client, username, password=ADMIN_PASSWORD, next_url=None):
-    page = client.get("/admin/login")
-    data = {"username": username, "password": password,
-            "csrf_token": csrf_token_from(page.get_data(as_text=True))}
-    if next_url is not None:
-        data["next"] = next_url
-    return client.post("/admin/login", data=data)
+    extra = {} if next_url is None else {"next": next_url}
+    return post_form(client, "/admin/login", username=username, password=password, **extra)
 
 
-@pytest.fixture
-def admin_client(client, make_admin):
-    admin = make_admin()
+def _signed_in(client, admin):
     response = sign_in(client, admin.username)
     assert response.status_code == 303, response.get_data(as_text=True)
     client.admin = admin
     return client
+
+
+@pytest.fixture
+def admin_client(client, make_admin):
+    return _signed_in(client, make_admin())
+
+
+@pytest.fixture
+def admin_htmx_client(app, db, make_admin):
+    """An admin's browser with htmx: every request says HX-Request: true."""
+    return _as_htmx(_signed_in(app.test_client(), make_admin()))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from portal.audit.models import AuditEvent
 from portal.web.pagination import encode_cursor
 
 AUDIT = "/admin/audit"
-HX = {"HX-Request": "true"}
 # Later than anything the fixtures record (they record "now"), so these events come first.
 T0 = datetime(2099, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -40,10 +39,10 @@ def small_pages(monkeypatch):
     monkeypatch.setattr(audit_view, "PAGE_SIZE", 5)
 
 
-def test_anonymous_users_are_sent_to_sign_in(client):
+def test_anonymous_users_are_sent_to_sign_in(client, htmx_client):
     response = client.get(AUDIT)
     assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
-    assert client.get(AUDIT, headers=HX).status_code == 401
+    assert htmx_client.get(AUDIT).status_code == 401
 
 
 def test_lists_events_newest_first_with_their_reason_and_is_in_the_console_nav(admin_client,
@@ -59,9 +58,9 @@ def test_lists_events_newest_first_with_their_reason_and_is_in_the_console_nav(a
     assert re.search(r'href="/admin/audit"[^>]*aria-current="page"[^>]*>Audit log<', html)
 
 
-def test_htmx_request_gets_the_table_fragment(admin_client, db):
+def test_htmx_request_gets_the_table_fragment(admin_htmx_client, db):
     add_event(db)
-    response = admin_client.get(AUDIT + "?outcome=success", headers=HX)
+    response = admin_htmx_client.get(AUDIT + "?outcome=success")
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "HX-Request" in response.vary
     assert body.startswith('<div id="audit-table"') and "<html" not in body

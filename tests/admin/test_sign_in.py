@@ -6,15 +6,11 @@ import sqlalchemy as sa
 
 from portal.accounts.models import AdminUser
 from portal.audit.models import AuditEvent
-from tests.conftest import ADMIN_PASSWORD, csrf_token_from, sign_in
+from tests.conftest import ADMIN_PASSWORD, csrf_token, csrf_token_from, post_form, sign_in
 
 PENDING = "/admin/devices/pending"
 WRONG = "The user name or the password is wrong."
 
-
-
-def _login_form(client) -> dict:
-    return {"csrf_token": csrf_token_from(client.get("/admin/login").get_data(as_text=True))}
 
 
 def _next_of(location: str) -> str:
@@ -135,7 +131,7 @@ def test_sign_in_without_csrf_token_is_refused_with_400(client, make_admin):
 
 def test_csrf_token_in_x_csrftoken_header_is_accepted(client, make_admin):
     admin = make_admin()
-    token = _login_form(client)["csrf_token"]
+    token = csrf_token(client, "/admin/login")
 
     response = client.post("/admin/login", headers={"X-CSRFToken": token},
                            data={"username": admin.username, "password": ADMIN_PASSWORD})
@@ -168,9 +164,7 @@ def test_sign_out_without_csrf_token_is_refused_and_keeps_the_session(admin_clie
 
 
 def test_sign_out_ends_the_session(admin_client):
-    token = csrf_token_from(admin_client.get(PENDING).get_data(as_text=True))
-
-    response = admin_client.post("/admin/logout", data={"csrf_token": token})
+    response = post_form(admin_client, "/admin/logout", page=PENDING)
 
     assert response.status_code == 303
     assert urlsplit(response.headers["Location"]).path == "/admin/login"
@@ -180,8 +174,7 @@ def test_sign_out_ends_the_session(admin_client):
 
 
 def _sign_out(client):
-    token = csrf_token_from(client.get(PENDING).get_data(as_text=True))
-    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 303
+    assert post_form(client, "/admin/logout", page=PENDING).status_code == 303
 
 
 def test_a_copy_of_the_session_cookie_stops_working_at_sign_out(app, admin_client):
@@ -274,10 +267,9 @@ def test_open_redirect_attempt_lands_on_pending(client, make_admin, target):
     credentials = {"username": admin.username, "password": ADMIN_PASSWORD}
 
     # As the hidden form field carries it, and as it arrives in ?next= from a crafted link.
-    in_form = client.post("/admin/login", data={**_login_form(client), **credentials,
-                                                "next": target})
-    in_query = client.post("/admin/login?next=" + quote(target, safe=""),
-                           data={**_login_form(client), **credentials})
+    in_form = post_form(client, "/admin/login", **credentials, next=target)
+    in_query = post_form(client, "/admin/login?next=" + quote(target, safe=""),
+                         page="/admin/login", **credentials)
 
     assert (in_form.status_code, in_form.headers["Location"]) == (303, PENDING)
     assert (in_query.status_code, in_query.headers["Location"]) == (303, PENDING)
@@ -388,8 +380,8 @@ def test_every_admin_page_sends_anonymous_users_to_sign_in(app, client):
         assert _next_of(response.headers["Location"]) == url
 
 
-def test_anonymous_htmx_request_gets_401_with_hx_redirect(client):
-    response = client.get(PENDING + "?page=2", headers={"HX-Request": "true"})
+def test_anonymous_htmx_request_gets_401_with_hx_redirect(htmx_client):
+    response = htmx_client.get(PENDING + "?page=2")
 
     assert response.status_code == 401
     assert _next_of(response.headers["HX-Redirect"]) == PENDING + "?page=2"

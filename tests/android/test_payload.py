@@ -6,18 +6,18 @@ import json
 import pytest
 
 from portal.android.payload import (
-                                    MAX_PAYLOAD_BYTES,
-                                    PREFIX,
-                                    WARN_VERSION,
-                                    CompanionConfig,
-                                    PayloadError,
-                                    PayloadSettings,
-                                    android_locale,
-                                    build_payload,
-                                    encode_payload,
-                                    payload_bytes,
-                                    validate_settings,
-                                    )
+    MAX_PAYLOAD_BYTES,
+    PREFIX,
+    WARN_VERSION,
+    CompanionConfig,
+    PayloadError,
+    PayloadSettings,
+    android_locale,
+    build_payload,
+    encode_payload,
+    payload_bytes,
+    validate_settings,
+)
 
 CHECKSUM = "I5YvS0O5hXY46mb01BlRjq4oJJGs2kuUcHvVkAPEXlg"  # 32 bytes, unpadded
 COMPANION = CompanionConfig(

@@ -12,17 +12,17 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from portal.android.payload import (
-                                    MAX_PAYLOAD_BYTES,
-                                    WARN_VERSION,
-                                    CompanionConfig,
-                                    PayloadSettings,
-                                    build_payload,
-                                    encode_payload,
-                                    payload_bytes,
-                                    )
+    MAX_PAYLOAD_BYTES,
+    WARN_VERSION,
+    CompanionConfig,
+    PayloadSettings,
+    build_payload,
+    encode_payload,
+    payload_bytes,
+)
 from portal.android.qr import (ERROR_CORRECTION, qr_version, render_png, render_svg,
                                version_for_size)
-from tests.qr import qr_codes
+from tests.support.qr import qr_codes
 
 QUIET_ZONE_MODULES = 4
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -94,6 +94,7 @@ def test_messages_are_sentences_naming_the_field_as_the_admin_sees_it():
     errors = validate_wifi("", "WPA2", None)
     errors.update(validate_wifi("Corp", "WPA", "short"))
     labels = {"ssid": "SSID", "security_type": "Security Type", "password": "Password"}
+    assert set(errors) == set(labels)
     for field, message in errors.items():
         assert message.startswith(labels[field])
         assert message.endswith(".")

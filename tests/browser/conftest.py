@@ -23,7 +23,7 @@ from portal.enrollment.models import QrCode
 from portal.licensing.models import LicensePool
 from portal.licensing.seats import set_total
 from portal.settings.companion import seed_example_companion
-from tests.live import serving
+from tests.support.live import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

@@ -15,9 +15,9 @@ from portal.licensing.seats import set_total
 from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
 from portal.settings.companion import seed_example_companion
 from portal.settings.models import SignInSettings
-from tests.ldap_server import STUDENTS_FILTER
-from tests.live import live_app, serving
-from tests.oidc_provider import USERS
+from tests.support.ldap_server import STUDENTS_FILTER
+from tests.support.live import live_app, serving
+from tests.support.oidc_provider import USERS
 
 pytestmark = pytest.mark.browser
 

@@ -15,10 +15,10 @@ from flask_migrate import upgrade
 from config import database_url
 from portal import create_app
 from portal.database import db
-from tests.concurrency.workers import (BARRIER_TIMEOUT, POOL_SIZE, Sync, Target, race_config,
-                                       serve)
 from tests.conftest import _fresh_postgres_database
-from tests.live import CommittedSession
+from tests.support.live import CommittedSession
+from tests.support.race_workers import (BARRIER_TIMEOUT, POOL_SIZE, Sync, Target, race_config,
+                                        serve)
 
 SAMPLE_EVERY = 0.05  # seconds between two looks at the counters during a race
 

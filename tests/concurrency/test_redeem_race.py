@@ -27,8 +27,8 @@ import sqlalchemy as sa
 
 from config import database_url
 from portal.database import db
-from tests.gunicorn import gunicorn
-from tests.live import CommittedSession, live_app
+from tests.support.gunicorn import gunicorn
+from tests.support.live import CommittedSession, live_app
 
 BACKEND = "PostgreSQL" if os.environ.get("TEST_DATABASE_URL") else "SQLite"
 THREADS = 50           # client threads, all released at once

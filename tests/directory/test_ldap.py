@@ -1,5 +1,6 @@
-"""portal.directory.ldap against a real slapd (tests/ldap_server.py): sign-in, the wizard's user
-search and the admin's connection test, over plain LDAP, StartTLS and LDAPS. Nothing is mocked."""
+"""portal.directory.ldap against a real slapd (tests/support/ldap_server.py): sign-in, the
+wizard's user search and the admin's connection test, over plain LDAP, StartTLS and LDAPS.
+Nothing is mocked."""
 import logging
 import socket
 import time
@@ -10,8 +11,8 @@ import pytest
 from portal.directory.ldap import (BAD_CREDENTIALS, AccountDisabled, DirectoryMisconfigured,
                                    DirectoryUnavailable, InvalidCredentials, LdapConfig,
                                    authenticate, find_users, test_connection)
-from tests.ldap_server import (ALICE_GUID, JUERG_PASSWORD, SERVICE_DN, SERVICE_PASSWORD,
-                               USER_PASSWORD, make_ca, user_dn)
+from tests.support.ldap_server import (ALICE_GUID, JUERG_PASSWORD, SERVICE_DN,
+                                       SERVICE_PASSWORD, USER_PASSWORD, make_ca, user_dn)
 
 TRANSPORTS = ["none", "starttls", "ldaps"]
 STEPS = ["Connect", "Service account bind", "Base DN", "User search"]

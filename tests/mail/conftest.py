@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from config import TestConfig, database_url
 from portal import create_app
 from portal.database import db as _db, utcnow
-from tests.mail.certs import make_certs
-from tests.mail.smtp_sink import SmtpSink
+from tests.support.certs import make_certs
+from tests.support.smtp_sink import SmtpSink
 
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-smtp-Pw!"
 SENDER = "QR-Code Provisioning <portal@example.org>"

@@ -15,8 +15,8 @@ from portal.mail.models import OutboxMessage, SmtpSettings
 from portal.mail.outbox import OutboxError, resend
 from portal.mail.server import MailValues, save_mail_settings
 from tests.mail.conftest import SMTP_PASSWORD, SMTP_USER, outbox_rows
-from tests.mail.smtp_sink import SilentServer, SmtpSink, free_port
-from tests.qr import decode_qr
+from tests.support.qr import decode_qr
+from tests.support.smtp_sink import SilentServer, SmtpSink, free_port
 
 
 def _statuses():

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from portal.database import db
 from portal.mail.models import OutboxMessage
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import csrf_token, sign_in
 from tests.mail.conftest import smtp_environment
-from tests.mail.smtp_sink import SilentServer
+from tests.support.smtp_sink import SilentServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = [sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "send"]
@@ -115,7 +115,7 @@ def _create_through_the_console(database, smtp_server):
     database.run(prepare)
     client = database.app.test_client()
     assert sign_in(client, "boss", "admin-password-1").status_code == 303
-    token = csrf_token_from(client.get("/admin/devices/pending/new").get_data(as_text=True))
+    token = csrf_token(client, "/admin/devices/pending/new")
     started = time.monotonic()
     response = client.post("/admin/devices/pending", data={
         "csrf_token": token, "option": "auto", "user_type": "local", "username": "alice",

@@ -39,8 +39,8 @@ from portal import create_app
 from portal.database import db
 from tests.concurrency.test_redeem_race import Portal
 from tests.conftest import ADMIN_PASSWORD, csrf_token_from
-from tests.gunicorn import free_port, gunicorn
-from tests.live import live_app
+from tests.support.gunicorn import free_port, gunicorn
+from tests.support.live import live_app
 
 HERE = Path(__file__).resolve().parent
 REDIS_DB = 13

@@ -23,10 +23,10 @@ from portal.database import db
 from tests.api.conftest import altered
 from tests.concurrency.test_redeem_race import Portal, outcomes
 from tests.conftest import _fresh_postgres_database
-from tests.gunicorn import gunicorn
 from tests.scale.conftest import (SERVER_ENV, TIMEOUT, Browser, contract_error, device,
                                   migrated_app, own_redis, redeem, sign_in_admin, sign_in_ssp,
                                   throwaway_postgres)
+from tests.support.gunicorn import gunicorn
 
 FALLBACK = re.compile(r"Redis \(REDIS_URL\) does not answer: throttling falls back to the "
                       r"memory of this process \(pid (\d+)\)")

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.routing.converters import NumberConverter
 
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token, csrf_token_from
 from tests.selfservice.conftest import get, post_sign_in
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -95,5 +95,5 @@ def anonymous_client(app):
     """A visitor with a session (and so a valid CSRF token) but without any sign-in, so that
     a refusal proves the access check, not the CSRF check."""
     client = app.test_client()
-    client.csrf_token = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
+    client.csrf_token = csrf_token(client, "/admin/login")
     return client

@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from portal.web.session import safe_next
-from tests.conftest import ADMIN_PASSWORD, csrf_token_from, sign_in
+from tests.conftest import ADMIN_PASSWORD, csrf_token, csrf_token_from, post_form, sign_in
 from tests.security.conftest import end_user_client, url_for_rule
 
 PENDING = "/admin/devices/pending"
@@ -41,10 +41,6 @@ def browser_target(location: str) -> tuple[str, str]:
     return parts.scheme, parts.hostname or ""
 
 
-def _login_form(client) -> dict:
-    return {"csrf_token": csrf_token_from(client.get("/admin/login").get_data(as_text=True))}
-
-
 def test_every_hostile_next_is_replaced_by_the_default(client, make_admin):
     admin = make_admin()
     credentials = {"username": admin.username, "password": ADMIN_PASSWORD}
@@ -52,10 +48,9 @@ def test_every_hostile_next_is_replaced_by_the_default(client, make_admin):
 
     for target in HOSTILE:
         # As the hidden form field carries it, and as it arrives in ?next= from a crafted link.
-        in_form = client.post("/admin/login", data={**_login_form(client), **credentials,
-                                                    "next": target})
-        in_query = client.post("/admin/login?next=" + quote(target, safe=""),
-                               data={**_login_form(client), **credentials})
+        in_form = post_form(client, "/admin/login", **credentials, next=target)
+        in_query = post_form(client, "/admin/login?next=" + quote(target, safe=""),
+                             page="/admin/login", **credentials)
         followed += [(target, r.status_code, r.headers.get("Location"))
                      for r in (in_form, in_query)
                      if (r.status_code, r.headers.get("Location")) != (303, PENDING)]
@@ -150,11 +145,10 @@ def _off_site_redirects(client, app, known, suffix, who):
 
 def test_no_route_follows_a_foreign_url_under_any_usual_name(app, db, admin_client, known,
                                                              make_qr_code, make_user):
-    admin_client.csrf_token = csrf_token_from(
-        admin_client.get(PENDING).get_data(as_text=True))
+    admin_client.csrf_token = csrf_token(admin_client, PENDING)
     end_user = end_user_client(app, make_qr_code, make_user)
     anonymous = app.test_client()
-    anonymous.csrf_token = csrf_token_from(anonymous.get("/admin/login").get_data(as_text=True))
+    anonymous.csrf_token = csrf_token(anonymous, "/admin/login")
 
     found = []
     for who, client, suffix in (("anonymous", anonymous, ""), ("end user", end_user,
@@ -171,7 +165,7 @@ def test_the_sweep_catches_a_route_that_follows_a_foreign_url(app, db, known):
     app.add_url_rule("/_test/bounce", "bounce",
                      lambda: redirect(request.args.get("return_to", "/"), 302))
     anonymous = app.test_client()
-    anonymous.csrf_token = csrf_token_from(anonymous.get("/admin/login").get_data(as_text=True))
+    anonymous.csrf_token = csrf_token(anonymous, "/admin/login")
 
     found = _off_site_redirects(anonymous, app, known, "", "anonymous")
 

@@ -27,8 +27,8 @@ from portal.licensing.seats import set_total
 from portal.settings.companion import seed_example_companion
 from tests.api.conftest import altered, bearer, device, otp_of
 from tests.conftest import csrf_token_from
-from tests.live import live_app, serving
-from tests.oidc_provider import USERS, browser_login, running_provider
+from tests.support.live import live_app, serving
+from tests.support.oidc_provider import USERS, browser_login, running_provider
 
 ADMIN, USER = "sec-admin", "sec-user"
 AZURE_LOGIN = "juergen.mueller@example.org"

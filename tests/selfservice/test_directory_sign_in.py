@@ -9,10 +9,10 @@ from portal.audit.models import AuditEvent
 from portal.directory import azure
 from portal.enrollment.models import Device
 from tests.api.conftest import redeem, ssp_body
-from tests.ldap_server import ALICE_GUID, STUDENTS_FILTER, user_dn
-from tests.oidc_provider import USERS, browser_login
 from tests.selfservice.conftest import (azure_values, get, ldap_values, post_sign_in,
                                         press_start)
+from tests.support.ldap_server import ALICE_GUID, STUDENTS_FILTER, user_dn
+from tests.support.oidc_provider import USERS, browser_login
 
 WRONG = "The user name or the password is wrong."
 

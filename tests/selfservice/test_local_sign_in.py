@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import EnrollmentTicket
 from portal.enrollment.tickets import ticket_hash
+from tests.conftest import post_form
 from tests.selfservice.conftest import get, post_sign_in, press_start
 
 WRONG = "The user name or the password is wrong."
@@ -121,12 +122,10 @@ def test_a_session_for_one_qr_does_not_open_another(client, make_qr_code, make_u
 
 
 def test_sign_out_ends_the_session(client, ssp_qr, make_user):
-    from tests.conftest import csrf_token_from
     make_user("ann", password="ann-password-1")
     post_sign_in(client, ssp_qr.public_id, "ann", "ann-password-1")
-    start = get(client, f"/ssp/start?qr_id={ssp_qr.public_id}")
-    client.post(f"/ssp/sign-out?qr_id={ssp_qr.public_id}",
-                data={"csrf_token": csrf_token_from(start.html)})
+    post_form(client, f"/ssp/sign-out?qr_id={ssp_qr.public_id}",
+              page=f"/ssp/start?qr_id={ssp_qr.public_id}")
     assert get(client, f"/ssp/start?qr_id={ssp_qr.public_id}").status == 302
 
 

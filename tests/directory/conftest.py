@@ -1,4 +1,5 @@
-"""The Entra-shaped test provider (tests/oidc) for the run, and configs pointing at it."""
+"""The directory tests' fixtures: configs for the Entra-shaped test provider (tests/oidc), and
+Azure's per-process caches forgotten around each test."""
 import dataclasses
 
 import pytest

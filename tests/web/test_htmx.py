@@ -5,8 +5,8 @@ PENDING = "/admin/devices/pending"
 HX = {"HX-Request": "true"}
 
 
-def test_plain_htmx_request_for_pending_gets_the_qr_code_table_fragment(admin_client):
-    response = admin_client.get(PENDING, headers=HX)
+def test_plain_htmx_request_for_pending_gets_the_qr_code_table_fragment(admin_htmx_client):
+    response = admin_htmx_client.get(PENDING)
 
     assert response.status_code == 200
     body = response.get_data(as_text=True)
@@ -31,8 +31,8 @@ def test_boosted_history_restore_and_browser_requests_get_the_full_page(admin_cl
     assert "<h1>Pending</h1>" in body
 
 
-def test_htmx_request_for_license_figures_gets_the_figures_fragment(admin_client):
-    response = admin_client.get("/admin/devices/licenses", headers=HX)
+def test_htmx_request_for_license_figures_gets_the_figures_fragment(admin_htmx_client):
+    response = admin_htmx_client.get("/admin/devices/licenses")
 
     assert response.status_code == 200
     body = response.get_data(as_text=True)

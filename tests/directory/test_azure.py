@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from portal.directory import azure
 from portal.directory.azure import (AzureConfig, AzureRejected, AzureUnavailable, begin_sign_in,
                                     finish_sign_in, test_connection, verify_id_token)
-from tests.oidc_provider import (USERS, browser_login, running_provider, write_ca_file)
+from tests.support.oidc_provider import (USERS, browser_login, running_provider, write_ca_file)
 
 # pytest drops the module's own filter (set at import, inside pytest's collection-time context).
 pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended")

@@ -21,7 +21,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # where wsgi.py is
+ROOT = Path(__file__).resolve().parents[2]  # where wsgi.py is
 START_TIMEOUT = 20.0  # seconds until /healthz must answer 200
 STOP_TIMEOUT = 10.0   # seconds for a graceful stop before the process group is killed
 

@@ -6,7 +6,7 @@ from portal.provisioning.qr_codes import payload_text, view_otp
 from portal import vault
 from portal.settings.localizations import add_localization
 from tests.mail.conftest import SENDER, outbox_rows
-from tests.qr import decode_qr
+from tests.support.qr import decode_qr
 
 
 def _by_recipient(sink) -> dict:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-OIDC_DIR = Path(__file__).resolve().parent / "oidc"
+OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
 USERS_FILE = OIDC_DIR / "users.json"
 USERS = json.loads(USERS_FILE.read_text("utf-8"))  # login -> {"password": ..., claims}
 TENANT = "11111111-2222-3333-4444-555555555555"

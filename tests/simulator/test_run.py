@@ -13,7 +13,7 @@ from portal.enrollment.pending import revoke_qr_code
 from portal.licensing.seats import figures, set_total
 from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code, payload_text
 from portal.settings.companion import seed_example_companion
-from tests.live import live_app, serving
+from tests.support.live import live_app, serving
 
 
 @pytest.fixture(scope="module")
