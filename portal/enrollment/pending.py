@@ -9,18 +9,19 @@ from portal.database import db, utcnow
 from portal.enrollment.models import PendingEnrollment
 from portal.licensing import seats
 from portal.provisioning.models import QrCode
+from portal.vocabulary import PendingState
 
 
 class AlreadyRevoked(ValueError):
     pass
 
 
-def _end_pending(where, state: str, now: datetime) -> int:
+def _end_pending(where, state: PendingState, now: datetime) -> int:
     # The state='pending' condition makes each row end exactly once, even when two processes
     # expire or revoke at the same moment; rowcount is what this transaction really ended.
     result = db.session.execute(
         sa.update(PendingEnrollment)
-        .where(PendingEnrollment.state == "pending", where)
+        .where(PendingEnrollment.state == PendingState.PENDING, where)
         .values(state=state, ended_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount:
@@ -29,7 +30,8 @@ def _end_pending(where, state: str, now: datetime) -> int:
 
 
 def _due(now: datetime) -> tuple:
-    return PendingEnrollment.state == "pending", PendingEnrollment.expires_at < now
+    """The conditions of a reservation whose OTP has expired by `now` (an unlimited one never)."""
+    return PendingEnrollment.state == PendingState.PENDING, PendingEnrollment.expires_at < now
 
 
 def _first_due(now: datetime) -> sa.Select:
@@ -48,7 +50,7 @@ def expire_due(now: datetime | None = None) -> int:
     if db.session.scalar(_first_due(now)) is None:
         db.session.commit()  # ends the transaction (SQLite: frees the write lock) at once
         return 0
-    ended = _end_pending(PendingEnrollment.expires_at < now, "expired", now)
+    ended = _end_pending(PendingEnrollment.expires_at < now, PendingState.EXPIRED, now)
     if ended:
         record("pending.expire", actor_type="system", count=ended)
     db.session.commit()
@@ -80,7 +82,7 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
     if marked.rowcount != 1:
         db.session.rollback()
         raise AlreadyRevoked("This QR code was already revoked.")
-    ended = _end_pending(PendingEnrollment.qr_code_id == qr_code.id, "revoked", now)
+    ended = _end_pending(PendingEnrollment.qr_code_id == qr_code.id, PendingState.REVOKED, now)
     record("qr_code.revoke", actor_type="admin" if revoked_by else "operator",
            actor=revoked_by.username if revoked_by else "operator", target=qr_code.public_id,
            released=ended)

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.database import utcnow
-from portal.enrollment.models import PendingEnrollment
 from portal.accounts.decorators import admin_required
 from portal.audit.log import record
+from portal.database import utcnow
+from portal.enrollment.models import PendingEnrollment
 from tests.conftest import csrf_token_from, sign_in
 from tests.security.conftest import known  # noqa: F401  (a fixture: real objects for the URLs)
 from tests.security.conftest import end_user_client, methods_of, url_for_rule
