@@ -13,3 +13,4 @@ def template_globals():
 
 from portal.admin import audit, auth, devices, mail, qr_codes, settings  # noqa: E402,F401
 from portal.admin import sign_in_settings  # noqa: E402,F401
+from portal.admin import navigation  # noqa: E402,F401

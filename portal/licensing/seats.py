@@ -32,11 +32,18 @@ def _pool() -> LicensePool:
     return pool
 
 
-def figures() -> Figures:
-    """The four license figures as the database holds them now."""
-    row = db.session.execute(sa.select(LicensePool.total, LicensePool.used,
-                                       LicensePool.reserved).where(LicensePool.id == 1)).first()
-    return Figures(*row) if row else Figures(0, 0, 0)
+def figures(released: sa.ColumnElement[int] | None = None) -> Figures:
+    """The four license figures as the database holds them now; a pure read.
+
+    `released`, an SQL count of reservations to show as given back (never below 0 reserved),
+    is read in the same statement, so it and the pool come from one snapshot."""
+    released = sa.literal(0) if released is None else released
+    row = db.session.execute(sa.select(LicensePool.total, LicensePool.used, LicensePool.reserved,
+                                       released).where(LicensePool.id == 1)).first()
+    if row is None:
+        return Figures(0, 0, 0)
+    total, used, reserved, freed = row
+    return Figures(total, used, max(reserved - freed, 0))
 
 
 def set_total(total: int, *, actor_type: str = "operator", actor: str = "operator") -> Figures:

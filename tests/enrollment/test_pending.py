@@ -62,16 +62,58 @@ def test_what_the_caller_added_before_is_kept_whether_or_not_anything_was_due(
         AuditEvent.action == "test.added_before")) == 1
 
 
-def test_license_figures_shown_to_admins_already_count_expired_otps_as_free(db, make_qr_code):
-    qr = make_qr_code("auto", licenses=5, usage_count=5, otp_validity=1)
+def let_otp_expire(db, qr, ago=timedelta(minutes=1)) -> None:
     db.session.execute(sa.update(PendingEnrollment)
                        .where(PendingEnrollment.qr_code_id == qr.id)
-                       .values(expires_at=utcnow() - timedelta(minutes=1)))
+                       .values(expires_at=utcnow() - ago))
     db.session.commit()
+
+
+def expiry_events(db) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "pending.expire"))
+
+
+def test_license_figures_shown_to_admins_count_expired_otps_as_free_without_writing(
+        db, make_qr_code):
+    qr = make_qr_code("auto", licenses=5, usage_count=5, otp_validity=1)
+    let_otp_expire(db, qr)
     assert figures().remaining == 0
-    assert current_figures().remaining == 5
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "pending.expire")) == 1
+
+    shown = current_figures()
+
+    assert (shown.total, shown.used, shown.reserved, shown.remaining) == (5, 0, 0, 5)
+    assert figures().reserved == 5 and states(db, qr) == ["pending"] * 5  # nothing written
+    assert expiry_events(db) == 0 and not (db.session.new or db.session.dirty)
+    assert expire_due() == 5 and current_figures() == shown  # what expiry then writes
+    assert expiry_events(db) == 1
+
+
+def test_license_figures_count_only_reservations_whose_otp_has_expired(db, make_qr_code):
+    due = make_qr_code("auto", licenses=10, usage_count=2, otp_validity=1)
+    make_qr_code("auto", usage_count=3, otp_validity=1)  # valid for another hour
+    make_qr_code("auto", usage_count=1, otp_validity="unlimited")  # never expires
+    use_one(db, due)
+    let_otp_expire(db, due)
+
+    shown = current_figures()
+
+    assert (shown.used, shown.reserved, shown.remaining) == (1, 4, 5)
+    assert current_figures(now=utcnow() + timedelta(hours=2)).reserved == 1  # unlimited stays
+    assert figures().reserved == 5
+
+
+def test_license_figures_never_show_fewer_than_zero_reserved(db, make_qr_code):
+    """Should the pool ever count fewer reservations than the rows hold, remaining still stays
+    within the licenses that are not used."""
+    qr = make_qr_code("auto", licenses=4, usage_count=2, otp_validity=1)
+    let_otp_expire(db, qr)
+    db.session.execute(sa.text("UPDATE license_pool SET reserved = 1"))
+    db.session.commit()
+
+    shown = current_figures()
+
+    assert (shown.reserved, shown.remaining) == (0, 4)
 
 
 def test_revoke_ends_unused_pending_enrollments_and_returns_their_licenses(

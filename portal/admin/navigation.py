@@ -1,0 +1,49 @@
+"""The console's menu: its sections, their pages, and the section every screen belongs to."""
+from dataclasses import dataclass
+
+from flask import request
+
+from portal.admin import bp
+
+
+@dataclass(frozen=True)
+class Page:
+    endpoint: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    endpoint: str  # where the section's own link goes
+    # The first path segments under /admin of the section's screens: a route added under
+    # one of them (a confirm page, a POST that re-renders) is in the section by its URL.
+    screens: tuple[str, ...]
+    pages: tuple[Page, ...]
+
+
+DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users"), (
+    Page("admin.pending", "Pending"),
+))
+ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "outbox", "audit"), (
+    Page("admin.ssp_settings", "Self Service Portal"),
+    Page("admin.companion_settings", "Companion"),
+    Page("admin.localizations", "Localizations"),
+    Page("admin.zero_touch", "Zero-Touch / Knox"),
+    Page("admin.sign_in_settings", "Sign-in methods"),
+    Page("admin.mail_settings", "Mail"),
+    Page("admin.outbox", "Outbox"),
+    Page("admin.audit_log", "Audit log"),
+))
+MENU = (DEVICES, ADMIN)
+
+
+def section_for(path: str) -> Section:
+    """The section a console URL belongs to; Devices, the console's home, for any other."""
+    screen = path.removeprefix("/admin/").split("/", 1)[0]
+    return next((section for section in MENU if screen in section.screens), DEVICES)
+
+
+@bp.context_processor
+def navigation() -> dict:
+    return {"menu": MENU, "active_section": section_for(request.path)}
