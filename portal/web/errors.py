@@ -32,37 +32,41 @@ def _audience() -> Audience | None:
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(error):
-        if audience := _audience():
-            return audience.http_error(error)
-        return render_template("errors/csrf.html"), 400
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        if audience := _audience():
-            return audience.http_error(error)
-        response = error.get_response()
-        response.content_type = "text/html; charset=utf-8"
-        template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
-            "errors/generic.html"
-        response.data = render_template(template, error=error)
-        return response
 
-    @app.errorhandler(Exception)
-    def internal_error(error: Exception):
-        try:
-            db.session.rollback()
-        except sa.exc.SQLAlchemyError:
-            pass  # the connection died with the request (database restart): answer all the same
-        if isinstance(error, sa.exc.OperationalError):
-            # The database is away (restart, network): one line per request, not a traceback.
-            cause = str(error.orig or error).strip().splitlines()[0][:200]
-            app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
-                             cause)
-        else:
-            app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        audience = _audience()
-        if audience and audience.internal_error:
-            return audience.internal_error()
-        return render_template("errors/500.html"), 500
+def _csrf_error(error: CSRFError):
+    if audience := _audience():
+        return audience.http_error(error)
+    return render_template("errors/csrf.html"), 400
+
+
+def _http_error(error: HTTPException):
+    if audience := _audience():
+        return audience.http_error(error)
+    response = error.get_response()
+    response.content_type = "text/html; charset=utf-8"
+    template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
+        "errors/generic.html"
+    response.data = render_template(template, error=error)
+    return response
+
+
+def _internal_error(error: Exception):
+    try:
+        db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        pass  # the connection died with the request (database restart): answer all the same
+    if isinstance(error, sa.exc.OperationalError):
+        # The database is away (restart, network): one line per request, not a traceback.
+        cause = str(error.orig or error).strip().splitlines()[0][:200]
+        current_app.logger.error("database unavailable on %s %s: %s", request.method,
+                                 request.path, cause)
+    else:
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    audience = _audience()
+    if audience and audience.internal_error:
+        return audience.internal_error()
+    return render_template("errors/500.html"), 500
