@@ -19,7 +19,7 @@ def create_admin(username: str, email: str, password: str, *, mail_recipient: bo
     exists = db.session.scalar(sa.select(AdminUser.id).where(
         sa.func.lower(AdminUser.username) == username.lower()))
     if exists:
-        raise AccountError("username", f"An admin named '{username}' already exists.")
+        raise AccountError({"username": f"An admin named '{username}' already exists."})
     admin = AdminUser(username=username, email=email, mail_recipient=mail_recipient)
     admin.set_password(password)
     db.session.add(admin)
@@ -29,7 +29,8 @@ def create_admin(username: str, email: str, password: str, *, mail_recipient: bo
         db.session.commit()
     except sa.exc.IntegrityError:
         db.session.rollback()
-        raise AccountError("username", f"An admin named '{username}' already exists.") from None
+        raise AccountError({"username": f"An admin named '{username}' already "
+                                        "exists."}) from None
     return admin
 
 

@@ -1,8 +1,6 @@
 """Account failures, each naming the field it is about."""
+from portal.errors import DomainError
 
 
-class AccountError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class AccountError(DomainError):
+    """An account that cannot be created as asked; .errors maps the field to its message."""

@@ -16,12 +16,13 @@ def add_local_user(username: str, email: str, password: str, *, display_name: st
     check_password(password)
     display_name = (display_name or "").strip() or None
     if display_name and len(display_name) > 256:
-        raise AccountError("display_name", "The display name must have at most 256 characters.")
+        raise AccountError({"display_name": "The display name must have at most 256 "
+                                            "characters."})
     exists = db.session.scalar(sa.select(PortalUser.id).where(
         PortalUser.source == UserSource.LOCAL,
         sa.func.lower(PortalUser.username) == username.lower()))
     if exists:
-        raise AccountError("username", f"A local user named '{username}' already exists.")
+        raise AccountError({"username": f"A local user named '{username}' already exists."})
     user = PortalUser(source=UserSource.LOCAL, username=username, email=email,
                       display_name=display_name)
     user.set_password(password)
@@ -31,7 +32,8 @@ def add_local_user(username: str, email: str, password: str, *, display_name: st
         db.session.commit()
     except sa.exc.IntegrityError:
         db.session.rollback()
-        raise AccountError("username", f"A local user named '{username}' already exists.") from None
+        raise AccountError({"username": f"A local user named '{username}' already "
+                                        "exists."}) from None
     return user
 
 

@@ -11,6 +11,6 @@ def template_globals():
     return {"now": utcnow}
 
 
-from portal.admin import audit, auth, devices, mail, qr_codes, settings  # noqa: E402,F401
-from portal.admin import sign_in_settings  # noqa: E402,F401
-from portal.admin import navigation  # noqa: E402,F401
+from portal.admin import audit, auth, companion, devices, localizations  # noqa: E402,F401
+from portal.admin import mail, navigation, qr_codes, sign_in_settings  # noqa: E402,F401
+from portal.admin import ssp_settings, zero_touch  # noqa: E402,F401

@@ -7,14 +7,11 @@ from wtforms.validators import Length, Optional, ValidationError
 from portal.accounts.decorators import admin_required
 from portal.admin import bp
 from portal.audit.listing import ORDER, OUTCOMES, AuditFilters, events, known_actions
+from portal.web.forms import strip
 from portal.web.htmx import render
-from portal.web.pagination import keyset, read_cursor
+from portal.web.pagination import keyset
 
 PAGE_SIZE = 50
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 class AuditFilterForm(FlaskForm):
@@ -24,10 +21,10 @@ class AuditFilterForm(FlaskForm):
     action = SelectField("Action", choices=[], validators=[Optional()])
     outcome = SelectField("Outcome", validators=[Optional()],
                           choices=[("", "Any outcome")] + [(o, o.title()) for o in OUTCOMES])
-    actor = StringField("Actor", filters=[_strip], validators=[Optional(), Length(max=256)])
-    serial_number = StringField("Serial number", filters=[_strip],
+    actor = StringField("Actor", filters=[strip], validators=[Optional(), Length(max=256)])
+    serial_number = StringField("Serial number", filters=[strip],
                                 validators=[Optional(), Length(max=64)])
-    target = StringField("QR code or target", filters=[_strip],
+    target = StringField("QR code or target", filters=[strip],
                          validators=[Optional(), Length(max=256)])
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
@@ -57,6 +54,6 @@ def audit_log():
         actions.append(form.action.data)  # a link to an action not logged yet: no rows, no error
     form.action.choices = [("", "Any action")] + [(action, action) for action in actions]
     form.validate()
-    page = keyset(events(form.to_filters()), ORDER, read_cursor(request.args, ORDER), PAGE_SIZE)
+    page = keyset(events(form.to_filters()), ORDER, request.args, PAGE_SIZE)
     return render("admin/audit/index.html", "admin/audit/_table.html", page=page, form=form,
                   filter_args=form.args())

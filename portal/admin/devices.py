@@ -7,7 +7,7 @@ from portal.admin.forms import SearchForm
 from portal.enrollment.pending import current_figures
 from portal.provisioning.listing import ORDER, qr_code_keys, qr_code_rows, qr_code_total
 from portal.web.htmx import render
-from portal.web.pagination import keyset, read_cursor
+from portal.web.pagination import keyset
 
 PAGE_SIZE = 25
 
@@ -32,11 +32,11 @@ def pending():
     # First: expiring due OTPs ends the transaction, which would expire the rows loaded
     # before it and reload each of them, one query per row.
     figures = current_figures()
-    page = keyset(qr_code_keys(query), ORDER, read_cursor(request.args, ORDER), PAGE_SIZE,
-                  scalars=False)
+    page = keyset(qr_code_keys(query), ORDER, request.args, PAGE_SIZE, scalars=False,
+                  total=None if query else qr_code_total())
     return render("admin/devices/pending.html", "admin/devices/_qr_table.html",
                   page=page, rows=qr_code_rows(page.items), figures=figures, search=search,
-                  total=None if query else qr_code_total(), query=query)
+                  query=query)
 
 
 @bp.get("/devices/licenses")

@@ -4,17 +4,14 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.validators import Length, NumberRange, Optional
 
 from portal.mail.server import MailValues
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from portal.web.forms import strip
 
 
 _TEXT = {"spellcheck": "false", "autocomplete": "off"}
 
 
 class MailSettingsForm(FlaskForm):
-    host = StringField("SMTP server", filters=[_strip], validators=[Length(max=255)],
+    host = StringField("SMTP server", filters=[strip], validators=[Length(max=255)],
                        render_kw=dict(_TEXT, placeholder="smtp.example.com"))
     port = IntegerField("Port", default=587, validators=[
         Optional(), NumberRange(1, 65535, "The port must be from 1 to 65535.")],
@@ -24,18 +21,18 @@ class MailSettingsForm(FlaskForm):
         ("tls", "TLS from the start (implicit TLS, usually port 465)"),
         ("none", "None (unencrypted: the password and the QR codes cross the network in "
                  "clear text)")])
-    username = StringField("User name (optional)", filters=[_strip],
+    username = StringField("User name (optional)", filters=[strip],
                            validators=[Length(max=255)], render_kw=_TEXT)
     password = PasswordField("Password", validators=[Length(max=1024)],
                              render_kw={"autocomplete": "new-password"})
     clear_password = BooleanField("Remove the stored password")
-    sender = StringField("Sender (From)", filters=[_strip], validators=[Length(max=254)],
+    sender = StringField("Sender (From)", filters=[strip], validators=[Length(max=254)],
                          render_kw=dict(_TEXT, placeholder="QR-Code Provisioning "
                                                            "<portal@example.com>"))
     timeout = IntegerField("Timeout (seconds)", default=10, validators=[
         Optional(), NumberRange(1, 120, "The timeout must be from 1 to 120 seconds.")],
         render_kw={"min": 1, "max": 120, "inputmode": "numeric"})
-    test_recipient = StringField("Send a test mail to", filters=[_strip],
+    test_recipient = StringField("Send a test mail to", filters=[strip],
                                  validators=[Length(max=254)],
                                  render_kw=dict(_TEXT, type="email",
                                                 placeholder="you@example.com"))

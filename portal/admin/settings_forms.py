@@ -7,10 +7,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from portal.android.payload import CompanionConfig
 from portal.settings.companion import validate_companion_settings
 from portal.settings.otp_policy import MAX_LENGTH, MAX_VALIDITY_HOURS, MIN_LENGTH
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from portal.web.forms import show_errors, strip
 
 
 class OtpPolicyForm(FlaskForm):
@@ -45,33 +42,30 @@ class OtpPolicyForm(FlaskForm):
 
 class CompanionForm(FlaskForm):
     component_name = StringField(
-        "Admin component name", filters=[_strip],
+        "Admin component name", filters=[strip],
         validators=[DataRequired("Enter the admin component name.")],
         render_kw={"spellcheck": "false", "autocomplete": "off"})
     download_url = URLField(
-        "APK download URL", filters=[_strip],
+        "APK download URL", filters=[strip],
         validators=[DataRequired("Enter the https:// address of the Companion APK.")],
         render_kw={"spellcheck": "false", "autocomplete": "off"})
     # A pasted checksum often ends with a line break; whitespace inside it stays an error.
     signature_checksum = StringField(
-        "Signature checksum", filters=[_strip],
+        "Signature checksum", filters=[strip],
         validators=[DataRequired("Enter the signature checksum.")],
         render_kw={"spellcheck": "false", "autocomplete": "off"})
     leave_system_apps_enabled = BooleanField("Leave system apps enabled")
     enrollment_link_scheme = StringField(
-        "Enrollment link scheme", filters=[_strip],
+        "Enrollment link scheme", filters=[strip],
         validators=[DataRequired("Enter the enrollment link scheme, e.g. companion.")],
         render_kw={"spellcheck": "false", "autocomplete": "off"})
 
     def validate(self, extra_validators=None) -> bool:
         """Also apply Android's rules, so every problem shows at once, next to its field."""
         valid = super().validate(extra_validators)
-        for name, message in validate_companion_settings(self.config(), self.scheme()).items():
-            field = getattr(self, name)
-            if not field.errors:
-                field.errors.append(message)
-                valid = False
-        return valid
+        errors = validate_companion_settings(self.config(), self.scheme())
+        show_errors(self, errors, first_only=True)
+        return valid and not errors
 
     def config(self) -> CompanionConfig:
         return CompanionConfig(self.component_name.data or "", self.download_url.data or "",
@@ -83,11 +77,11 @@ class CompanionForm(FlaskForm):
 
 
 class LocalizationForm(FlaskForm):
-    tag = StringField("Language tag", filters=[_strip],
+    tag = StringField("Language tag", filters=[strip],
                       validators=[DataRequired("Enter a language tag, e.g. fr-CH.")],
                       render_kw={"spellcheck": "false", "autocomplete": "off",
                                  "placeholder": "fr-CH"})
-    name = StringField("Name", filters=[_strip],
+    name = StringField("Name", filters=[strip],
                        validators=[DataRequired("Enter the name admins see, e.g. French "
                                                 "(Switzerland)."),
                                    Length(max=64, message="Name must be at most 64 characters.")],
@@ -103,5 +97,5 @@ class ZeroTouchSearchForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Search serial number or IMEI", filters=[_strip],
+    q = StringField("Search serial number or IMEI", filters=[strip],
                     render_kw={"type": "search", "autocomplete": "off"})

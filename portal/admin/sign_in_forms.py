@@ -5,10 +5,7 @@ from wtforms import (BooleanField, IntegerField, PasswordField, SelectField, Str
 from wtforms.validators import Length, NumberRange, Optional
 
 from portal.settings.sign_in import SignInValues
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from portal.web.forms import strip
 
 
 _TEXT = {"spellcheck": "false", "autocomplete": "off"}
@@ -19,17 +16,17 @@ class SignInSettingsForm(FlaskForm):
                                  "flask users add)")
 
     ldap_enabled = BooleanField("Active Directory / LDAP")
-    ldap_url = StringField("Server", filters=[_strip], validators=[Length(max=2048)],
+    ldap_url = StringField("Server", filters=[strip], validators=[Length(max=2048)],
                            render_kw=dict(_TEXT, placeholder="ldaps://dc01.example.com:636"))
     ldap_security = SelectField("Connection security", choices=[
         ("ldaps", "LDAPS (TLS from the start, usually port 636)"),
         ("starttls", "StartTLS (ldap:// upgraded to TLS, usually port 389)"),
         ("none", "None (unencrypted: passwords cross the network in clear text)")])
-    ldap_ca_cert = TextAreaField("CA certificate (PEM, optional)", filters=[_strip],
+    ldap_ca_cert = TextAreaField("CA certificate (PEM, optional)", filters=[strip],
                                  validators=[Length(max=65536)],
                                  render_kw=dict(_TEXT, rows=4,
                                                 placeholder="-----BEGIN CERTIFICATE-----"))
-    ldap_bind_dn = StringField("Service account", filters=[_strip],
+    ldap_bind_dn = StringField("Service account", filters=[strip],
                                validators=[Length(max=1024)],
                                render_kw=dict(_TEXT, placeholder="cn=portal-svc,ou=service,"
                                                                  "dc=example,dc=org"))
@@ -37,14 +34,14 @@ class SignInSettingsForm(FlaskForm):
                                        validators=[Length(max=1024)],
                                        render_kw={"autocomplete": "new-password"})
     ldap_clear_password = BooleanField("Remove the stored password")
-    ldap_base_dn = StringField("Base DN", filters=[_strip], validators=[Length(max=1024)],
+    ldap_base_dn = StringField("Base DN", filters=[strip], validators=[Length(max=1024)],
                                render_kw=dict(_TEXT, placeholder="ou=users,dc=example,dc=org"))
     ldap_user_attribute = SelectField("Sign in with", choices=[
         ("sAMAccountName", "sAMAccountName (pre-Windows 2000 name, e.g. alice)"),
         ("userPrincipalName", "userPrincipalName (e.g. alice@example.org)"),
         ("uid", "uid (OpenLDAP)"), ("mail", "mail (email address)")])
     ldap_user_filter = StringField("Only users matching (LDAP filter, optional)",
-                                   filters=[_strip], validators=[Length(max=1024)],
+                                   filters=[strip], validators=[Length(max=1024)],
                                    render_kw=dict(_TEXT, placeholder="(memberOf=cn=students,"
                                                                      "ou=groups,dc=example,"
                                                                      "dc=org)"))
@@ -53,14 +50,14 @@ class SignInSettingsForm(FlaskForm):
         render_kw={"min": 1, "max": 60, "inputmode": "numeric"})
 
     azure_enabled = BooleanField("Azure AD (Entra ID)")
-    azure_tenant = StringField("Tenant", filters=[_strip], validators=[Length(max=255)],
+    azure_tenant = StringField("Tenant", filters=[strip], validators=[Length(max=255)],
                                render_kw=dict(_TEXT, placeholder="contoso.onmicrosoft.com or "
                                                                  "the tenant ID"))
     azure_authority = StringField("Other OpenID provider (issuer URL, instead of a tenant)",
-                                  filters=[_strip], validators=[Length(max=2048)],
+                                  filters=[strip], validators=[Length(max=2048)],
                                   render_kw=dict(_TEXT, placeholder="https://id.example.com/"
                                                                     "realms/staff"))
-    azure_client_id = StringField("Application (client) ID", filters=[_strip],
+    azure_client_id = StringField("Application (client) ID", filters=[strip],
                                   validators=[Length(max=255)], render_kw=_TEXT)
     azure_client_secret = PasswordField("Client secret", validators=[Length(max=1024)],
                                         render_kw={"autocomplete": "new-password"})

@@ -1,8 +1,9 @@
 """Every API error is contract JSON: {"error": {"code", "message"}}, never HTML or a trace."""
-from flask import jsonify
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from portal.api import bp
+from portal.web.errors import Audience, add_audience
 
 _CODES = {
     400: ("invalid_request", "The request is not valid."),
@@ -40,3 +41,12 @@ def internal_error_response():
 @bp.errorhandler(HTTPException)
 def api_http_error(error: HTTPException):
     return http_error_response(error)
+
+
+def _speaks_contract() -> bool:
+    # Also URLs under /api/ that no view matched, and the health check the same clients poll.
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+add_audience(bp, Audience(matches=_speaks_contract, http_error=http_error_response,
+                          internal_error=internal_error_response))

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment.models import ZeroTouchEntry
+from portal.errors import DomainError
 
 MAX_SERIAL_LENGTH = 64
 _SERIAL = re.compile(r"[A-Za-z0-9._-]+")
@@ -40,10 +41,12 @@ class ImportResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-class ZeroTouchError(ValueError):
-    def __init__(self, message: str, rejected: list[Rejected] | None = None):
-        super().__init__(message)
-        self.message = message
+class ZeroTouchError(DomainError):
+    """A list that cannot be imported ("file") or an entry that cannot be deleted; .rejected
+    holds the lines refused, each with its reason."""
+
+    def __init__(self, errors, rejected: list[Rejected] | None = None):
+        super().__init__(errors)
         self.rejected = rejected or []
 
 
@@ -65,8 +68,9 @@ def read_lines(data: bytes) -> list[str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ZeroTouchError("The file is not UTF-8 text; save it as CSV (UTF-8) or plain "
-                             "text with one serial number or IMEI per line.") from None
+        raise ZeroTouchError({"file": "The file is not UTF-8 text; save it as CSV (UTF-8) or "
+                                      "plain text with one serial number or IMEI per "
+                                      "line."}) from None
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
@@ -102,8 +106,8 @@ def import_identifiers(lines: Iterable[str], *, actor_type: str, actor: str) -> 
     """
     entries, rejects = parse_identifiers(lines)
     if not entries:
-        raise ZeroTouchError("The file holds no valid serial number or IMEI; nothing was added.",
-                             rejects)
+        raise ZeroTouchError({"file": "The file holds no valid serial number or IMEI; nothing "
+                                      "was added."}, rejects)
     kinds = {}
     for entry in entries:
         kinds.setdefault(entry.value, entry.kind)

@@ -252,3 +252,13 @@ def send_test_mail(config: SmtpConfig, to: str, *, actor: str) -> list[Check]:
            failed=f"{failed.name}: {failed.detail}" if failed else None)
     db.session.commit()
     return checks
+
+
+def try_mail_settings(values: server.MailValues, to: str, *, actor: str) -> list[Check]:
+    """Send a test mail with values not (necessarily) saved: the typed password, else the
+    stored one. Reports each step; a value that cannot work is the one failed step."""
+    errors = server.mail_test_errors(values, to)
+    if errors:
+        return [Check("Settings", False, " ".join(errors.values()))]
+    config = server.config_for(values, server.effective_password(values))
+    return send_test_mail(config, to, actor=actor)

@@ -6,6 +6,7 @@ from portal.accounts.models import AdminUser, PortalUser
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment.models import QrCode
+from portal.errors import DomainError
 from portal.mail.models import STATUSES, OutboxMessage
 
 
@@ -19,8 +20,8 @@ KIND_NAMES = {"qr_to_admin": "QR code to a mail recipient", "qr_to_user": "QR co
               "notification": "Notification to the alternative address", "test": "Test mail"}
 
 
-class OutboxError(ValueError):
-    """The outbox refused an action on a message; the text says why."""
+class OutboxError(DomainError):
+    """The outbox refused an action on a message; the message says why."""
 
 
 def recipients_for(qr_code: QrCode, user: PortalUser | None) -> list[tuple[str, str]]:

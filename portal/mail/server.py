@@ -132,6 +132,16 @@ def validate(values: MailValues) -> dict[str, str]:
     return errors
 
 
+def mail_test_errors(values: MailValues, to: str) -> dict[str, str]:
+    """Every reason a test mail with these values to `to` cannot be tried; {} when it can."""
+    errors = validate(values)
+    if not values.host:
+        errors["host"] = "Enter the SMTP server to test."
+    if message := address_error(to):
+        errors["test_recipient"] = "Enter the address to send the test mail to. " + message
+    return errors
+
+
 def save_mail_settings(values: MailValues, *, actor: str) -> SmtpSettings:
     """Save the mail server (it then wins over SMTP_*) and commit; an empty host turns mail
     off. Raises MailSettingsError, with nothing written, on a bad value."""

@@ -20,4 +20,4 @@ def languages():
     return {"languages": LANGUAGE_NAMES, "page_lang": str(get_locale() or "en")}
 
 
-from portal.selfservice import azure, sign_in  # noqa: E402,F401
+from portal.selfservice import azure, errors, sign_in  # noqa: E402,F401

@@ -4,7 +4,7 @@ The flow (state, nonce, PKCE verifier) waits in the portal's own session cookie;
 returns with a top-level GET (response_mode=query), so a SameSite=Lax cookie comes along and
 no third-party cookie is needed.
 """
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 
 from portal.accounts.directory import SignInRefused, refuse_azure, sign_in_azure_user
 from portal.directory.azure import AzureError, AzureRejected, begin_sign_in, finish_sign_in
@@ -13,11 +13,7 @@ from portal.selfservice import bp
 from portal.selfservice.sign_in import (load_qr_code, refusal_message, start_session,
                                         signed_in_user)
 from portal.settings import sign_in as sign_in_settings
-
-
-def callback_url() -> str:
-    """The redirect URI to register with the provider: the portal's public address."""
-    return current_app.config["PORTAL_PUBLIC_URL"] + url_for("selfservice.azure_callback")
+from portal.web.urls import azure_callback_url
 
 
 def _failed(qr_code, code: str, status: int):
@@ -34,7 +30,7 @@ def azure_start():
     if "azure" not in methods.enabled:
         return redirect(url_for("selfservice.index", qr_id=qr_code.public_id))
     try:
-        auth_uri, flow = begin_sign_in(methods.azure, callback_url())
+        auth_uri, flow = begin_sign_in(methods.azure, azure_callback_url())
     except AzureError as error:
         refuse_azure("directory_unavailable", error.cause, client_address=client_address())
         return _failed(qr_code, "directory_unavailable", 503)

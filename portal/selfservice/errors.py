@@ -1,28 +1,35 @@
 """Friendly, translated error pages for the phone: unknown or revoked QR codes and the like."""
-import sqlalchemy as sa
 from flask import g, render_template, request
 from flask_babel import gettext as _
 from flask_babel import refresh
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from portal.database import db
-from portal.enrollment.models import QrCode
+from portal.enrollment.self_service import qr_code_language
 from portal.i18n import use_language
+from portal.selfservice import bp
+from portal.web.errors import Audience, add_audience
 
 
 def _use_qr_language() -> None:
     """Errors raised before the view ran (CSRF, throttling) still speak the QR's language."""
     if g.get("portal_language_hint") or not request.args.get("qr_id"):
         return
-    lang = db.session.scalar(sa.select(QrCode.lang).where(
-        QrCode.public_id == request.args["qr_id"][:32]))
+    lang = qr_code_language(request.args["qr_id"])
     if lang:
         use_language(lang)
         refresh()
 
 
-def error_page(error: HTTPException) -> str:
+def error_page(error: HTTPException):
+    """The error as the phone's page, in the QR code's language where it is known."""
+    response = error.get_response()
+    response.content_type = "text/html; charset=utf-8"
+    response.data = _error_html(error)
+    return response
+
+
+def _error_html(error: HTTPException) -> str:
     _use_qr_language()
     if isinstance(error, CSRFError):
         return render_template(
@@ -42,3 +49,6 @@ def error_page(error: HTTPException) -> str:
     }.get(error.code, (_("Something went wrong"),
                        _("The page could not be shown. Please go back and try again.")))
     return render_template("selfservice/error.html", title=title, text=text, qr_code=None)
+
+
+add_audience(bp, Audience(matches=lambda: request.blueprint == bp.name, http_error=error_page))

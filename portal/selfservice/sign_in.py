@@ -1,7 +1,4 @@
 """The Self Service Portal: sign in, press Start, hand the ticket to the Companion."""
-from urllib.parse import quote, urlencode
-
-import sqlalchemy as sa
 from flask import (abort, current_app, g, redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
 
@@ -10,14 +7,12 @@ from portal.accounts.local import authenticate_local_user
 from portal.accounts.models import PortalUser
 from portal.database import db
 from portal.enrollment.models import QrCode
-from portal.enrollment.tickets import issue_ticket
-from portal.extensions import client_address
-from portal.extensions import limiter
+from portal.enrollment.self_service import find_ssp_qr_code, issue_enrollment_link
+from portal.extensions import client_address, limiter
 from portal.i18n import use_language
 from portal.selfservice import bp
 from portal.selfservice.forms import SignInForm, StartForm
 from portal.settings import sign_in as sign_in_settings
-from portal.settings.companion import enrollment_link_scheme
 
 PASSWORD_METHODS = ("ldap", "local")
 
@@ -41,9 +36,7 @@ def refusal_message(code: str) -> str:
 
 def load_qr_code(qr_id: str | None) -> QrCode:
     """The Self Service Portal QR: 404 when unknown, 403 when revoked (in the QR's language)."""
-    qr_id = (qr_id or "")[:32]
-    qr_code = db.session.scalar(sa.select(QrCode).where(QrCode.public_id == qr_id,
-                                                        QrCode.option == "ssp"))
+    qr_code = find_ssp_qr_code(qr_id)
     if qr_code is None:
         abort(404)
     use_language(qr_code.lang)
@@ -148,11 +141,7 @@ def start():
     form = StartForm()
     if not form.validate_on_submit():
         return render_template("selfservice/start.html", qr_code=qr_code, user=user, form=form)
-    ticket = issue_ticket(qr_code, user)
-    server_url = current_app.config["PORTAL_PUBLIC_URL"]
-    link = f"{enrollment_link_scheme()}://enroll?" + urlencode(
-        {"server_url": server_url, "qr_id": qr_code.public_id, "ticket": ticket},
-        quote_via=quote)
+    link = issue_enrollment_link(qr_code, user, current_app.config["PORTAL_PUBLIC_URL"])
     return render_template("selfservice/enroll.html", qr_code=qr_code, user=user, link=link)
 
 

@@ -1,9 +1,6 @@
 """The error of a settings page that cannot be saved."""
+from portal.errors import DomainError
 
 
-class SettingsError(ValueError):
-    """Settings that cannot be saved; .errors maps each form field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class SettingsError(DomainError):
+    """Settings that cannot be saved; .errors maps each field to its message."""

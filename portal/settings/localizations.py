@@ -6,18 +6,14 @@ import sqlalchemy as sa
 from portal.android.payload import PayloadError, android_locale
 from portal.audit.log import record
 from portal.database import db
+from portal.settings.errors import SettingsError
 from portal.settings.models import Localization
 
 MAX_NAME_LENGTH = 64
 
 
-class LocalizationError(ValueError):
-    """A localization cannot be added or deleted; .field names the form field it is about."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class LocalizationError(SettingsError):
+    """A localization cannot be added or deleted; .errors names the field ("tag", "name")."""
 
 
 def all_localizations() -> list[Localization]:
@@ -42,7 +38,7 @@ def canonical_tag(tag: str) -> str:
     try:
         return android_locale((tag or "").strip()).replace("_", "-")
     except PayloadError as error:
-        raise LocalizationError("tag", error.errors["lang"]) from None
+        raise LocalizationError({"tag": error.errors["lang"]}) from None
 
 
 def add_localization(tag: str, name: str, *, actor: str) -> Localization:
@@ -53,10 +49,10 @@ def add_localization(tag: str, name: str, *, actor: str) -> Localization:
     tag, name = canonical_tag(tag), (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH \
             or any(unicodedata.category(char) == "Cc" for char in name):
-        raise LocalizationError("name", f"Name must be 1 to {MAX_NAME_LENGTH} characters "
-                                        "without line breaks.")
+        raise LocalizationError({"name": f"Name must be 1 to {MAX_NAME_LENGTH} characters "
+                                                 "without line breaks."})
     if is_known(tag):
-        raise LocalizationError("tag", f'The localization "{tag}" exists already.')
+        raise LocalizationError({"tag": f'The localization "{tag}" exists already.'})
     localization = Localization(tag=tag, name=name, builtin=False)
     db.session.add(localization)
     record("settings.localization.add", actor_type="admin", actor=actor, target=tag, name=name)
@@ -64,7 +60,7 @@ def add_localization(tag: str, name: str, *, actor: str) -> Localization:
         db.session.commit()
     except sa.exc.IntegrityError:
         db.session.rollback()
-        raise LocalizationError("tag", f'The localization "{tag}" exists already.') from None
+        raise LocalizationError({"tag": f'The localization "{tag}" exists already.'}) from None
     return localization
 
 
@@ -75,9 +71,10 @@ def delete_localization(tag: str, *, actor: str) -> None:
     """
     localization = find(tag)
     if localization is None:
-        raise LocalizationError("tag", f'There is no localization "{tag}" (any more).')
+        raise LocalizationError({"tag": f'There is no localization "{tag}" (any more).'})
     if localization.builtin:
-        raise LocalizationError("tag", f'"{localization.tag}" is built in and cannot be deleted.')
+        raise LocalizationError({"tag": f'"{localization.tag}" is built in and cannot be '
+                                        "deleted."})
     record("settings.localization.delete", actor_type="admin", actor=actor,
            target=localization.tag, name=localization.name)
     db.session.delete(localization)

@@ -5,6 +5,7 @@ from portal import otp
 from portal.audit.log import record
 from portal.database import db, save_singleton
 from portal.otp import OTP_ALPHABETS
+from portal.settings.errors import SettingsError
 from portal.settings.models import OtpPolicy
 
 DEFAULT_LENGTH = 12
@@ -14,13 +15,8 @@ MIN_LENGTH, MAX_LENGTH = 6, 64
 MAX_VALIDITY_HOURS = 87600  # ten years
 
 
-class OtpPolicyError(ValueError):
-    """A value the OTP policy cannot take; .field names the form field it is about."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class OtpPolicyError(SettingsError):
+    """Values the OTP policy cannot take; .errors maps each field to its message."""
 
 
 def current() -> OtpPolicy:
@@ -34,7 +30,7 @@ def save_otp_policy(length: int, alphabet: str, validity_hours: int | None, *,
                     actor: str) -> OtpPolicy:
     """Save the OTP defaults (validity None = unlimited) and commit.
 
-    Raises OtpPolicyError, with nothing written, when a value is out of range.
+    Raises OtpPolicyError, with nothing written, naming every value out of range.
     """
     _check(length, alphabet, validity_hours)
     def fill(policy):
@@ -52,14 +48,18 @@ def example_otp(policy: OtpPolicy) -> str:
 
 
 def _check(length, alphabet, validity_hours) -> None:
-    if isinstance(length, bool) or not isinstance(length, int) \
-            or not MIN_LENGTH <= length <= MAX_LENGTH:
-        raise OtpPolicyError("length", f"OTP length must be a whole number from {MIN_LENGTH} "
-                                       f"to {MAX_LENGTH}.")
+    errors = {}
+    if not _whole(length) or not MIN_LENGTH <= length <= MAX_LENGTH:
+        errors["length"] = f"OTP length must be a whole number from {MIN_LENGTH} to {MAX_LENGTH}."
     if alphabet not in OTP_ALPHABETS:
-        raise OtpPolicyError("alphabet", "Choose one of the offered character sets.")
+        errors["alphabet"] = "Choose one of the offered character sets."
     if validity_hours is not None and (
-            isinstance(validity_hours, bool) or not isinstance(validity_hours, int)
-            or not 1 <= validity_hours <= MAX_VALIDITY_HOURS):
-        raise OtpPolicyError("validity_hours", f"Validity must be a whole number of hours from 1 "
-                                               f"to {MAX_VALIDITY_HOURS}, or Unlimited.")
+            not _whole(validity_hours) or not 1 <= validity_hours <= MAX_VALIDITY_HOURS):
+        errors["validity_hours"] = (f"Validity must be a whole number of hours from 1 to "
+                                    f"{MAX_VALIDITY_HOURS}, or Unlimited.")
+    if errors:
+        raise OtpPolicyError(errors)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -15,6 +15,7 @@ from ldap3.utils.dn import parse_dn
 from portal import vault
 from portal.audit.log import record
 from portal.database import db, save_singleton
+from portal.directory import azure, ldap
 from portal.directory.azure import AzureConfig
 from portal.directory.ldap import LdapConfig
 from portal.settings.models import LDAP_SECURITY, LDAP_USER_ATTRIBUTES, SignInSettings
@@ -249,6 +250,26 @@ def _azure_errors(values: SignInValues, secret: str | None) -> dict[str, str]:
         errors["azure_tenant"] = ("Enter your own tenant: “common”, “organizations” and "
                                   "“consumers” would let in accounts of any organization.")
     return errors
+
+
+def try_connection(kind: str, values: SignInValues, *, actor: str) -> list[ldap.Check]:
+    """The admin's "Test connection" for "ldap" or "azure" with values not (necessarily)
+    saved: typed secrets, else the stored ones. Records the outcome and commits."""
+    password, secret = effective_secrets(values)
+    errors = {name: message for name, message in validate(values, password, secret).items()
+              if name.startswith(kind)}
+    if errors:
+        checks = [ldap.Check("Settings", False, " ".join(errors.values()))]
+    elif kind == "ldap":
+        checks = ldap.test_connection(ldap_config(values, password))
+    else:
+        checks = azure.test_connection(azure_config(values, secret))
+    failed = next((check for check in checks if not check.ok), None)
+    record(f"settings.test_{kind}", actor_type="admin", actor=actor,
+           outcome="error" if failed else "success",
+           failed=f"{failed.name}: {failed.detail}" if failed else None)
+    db.session.commit()
+    return checks
 
 
 def save(values: SignInValues, *, actor: str) -> SignInMethods:

@@ -1,54 +1,72 @@
-"""HTML error pages for browsers; the API registers its own JSON handlers."""
+"""Error pages per audience: each blueprint adds its own; browsers get the HTML pages."""
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import sqlalchemy as sa
-from flask import Flask, render_template, request
+from flask import Blueprint, Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.database import db
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+@dataclass(frozen=True)
+class Audience:
+    """Requests that get their own error answers. matches() decides from the request alone
+    (a URL no view matched has no blueprint, only a path); each answer is a whole response."""
+    matches: Callable[[], bool]
+    http_error: Callable[[HTTPException], object]
+    internal_error: Callable[[], object] | None = None
+
+
+def add_audience(bp: Blueprint, audience: Audience) -> None:
+    """Called by a blueprint's module: from its registration on, its requests' errors (also
+    those raised before any view, such as a CSRF failure or an unknown URL) are its own."""
+    bp.record_once(lambda state: state.app.extensions.setdefault(
+        "error_audiences", []).append(audience))
+
+
+def _audience() -> Audience | None:
+    audiences = current_app.extensions.get("error_audiences", [])
+    return next((audience for audience in audiences if audience.matches()), None)
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(error):
-        if request.blueprint == "selfservice":
-            from portal.selfservice.errors import error_page
-            return error_page(error), 400
-        return render_template("errors/csrf.html"), 400
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        if _wants_json():
-            from portal.api.errors import http_error_response
-            return http_error_response(error)
-        response = error.get_response()
-        response.content_type = "text/html; charset=utf-8"
-        if request.blueprint == "selfservice":
-            from portal.selfservice.errors import error_page
-            response.data = error_page(error)
-            return response
-        template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
-            "errors/generic.html"
-        response.data = render_template(template, error=error)
-        return response
 
-    @app.errorhandler(Exception)
-    def internal_error(error: Exception):
-        try:
-            db.session.rollback()
-        except sa.exc.SQLAlchemyError:
-            pass  # the connection died with the request (database restart): answer all the same
-        if isinstance(error, sa.exc.OperationalError):
-            # The database is away (restart, network): one line per request, not a traceback.
-            cause = str(error.orig or error).strip().splitlines()[0][:200]
-            app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
-                             cause)
-        else:
-            app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        if _wants_json():
-            from portal.api.errors import internal_error_response
-            return internal_error_response()
-        return render_template("errors/500.html"), 500
+def _csrf_error(error: CSRFError):
+    if audience := _audience():
+        return audience.http_error(error)
+    return render_template("errors/csrf.html"), 400
+
+
+def _http_error(error: HTTPException):
+    if audience := _audience():
+        return audience.http_error(error)
+    response = error.get_response()
+    response.content_type = "text/html; charset=utf-8"
+    template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
+        "errors/generic.html"
+    response.data = render_template(template, error=error)
+    return response
+
+
+def _internal_error(error: Exception):
+    try:
+        db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        pass  # the connection died with the request (database restart): answer all the same
+    if isinstance(error, sa.exc.OperationalError):
+        # The database is away (restart, network): one line per request, not a traceback.
+        cause = str(error.orig or error).strip().splitlines()[0][:200]
+        current_app.logger.error("database unavailable on %s %s: %s", request.method,
+                                 request.path, cause)
+    else:
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    audience = _audience()
+    if audience and audience.internal_error:
+        return audience.internal_error()
+    return render_template("errors/500.html"), 500

@@ -1,5 +1,6 @@
 """One helper decides page or fragment; responses vary on HX-Request."""
 import json
+from collections.abc import Sequence
 
 from flask import Response, flash, redirect, render_template, url_for
 from flask import make_response as flask_make_response
@@ -41,21 +42,32 @@ def go(target: str):
     return redirect(target, 303)
 
 
-def saved(message: str, endpoint: str, fragment: str | None = None, /, **context):
+def saved(message: str | Sequence[tuple[str, str]], endpoint: str, fragment: str | None = None,
+          /, *, quiet: bool = False, **context):
     """A saved form: 303 back to the page after a plain POST; htmx gets the fragment (if any)
-    and the flash."""
-    flash(message, "info")
+    and the flash. The message is one text or (text, category) pairs. quiet: the fragment
+    shows the outcome itself, so only a plain POST's page flashes it."""
     if not wants_fragment():
+        _flash(message)
         return redirect(url_for(endpoint, **context.pop("url_values", {})), 303)
-    return with_flash(render_template(fragment, **context) if fragment else "")
+    body = render_template(fragment, **context) if fragment else ""
+    if quiet:
+        return make_response(body)
+    _flash(message)
+    return with_flash(body)
 
 
-def refused(message: str, page: str, /, **context):
+def refused(message: str, page: str | None = None, /, *, back: str | None = None, **context):
     """422 with the message: the whole page, or (htmx) only the flash, leaving in place what
-    the request came from."""
+    the request came from. back: a plain POST goes there (303) instead, to read the message."""
     flash(message, "error")
     if not wants_fragment():
-        return render_template(page, **context), 422
+        return redirect(back, 303) if back else (render_template(page, **context), 422)
     response = with_flash("", 422)
     response.headers["HX-Reswap"] = "none"
     return response
+
+
+def _flash(message: str | Sequence[tuple[str, str]]) -> None:
+    for text, category in [(message, "info")] if isinstance(message, str) else message:
+        flash(text, category)

@@ -1,4 +1,4 @@
-"""Pagination: offset pages for the short lists, keyset pages for the long ones.
+"""Pagination: one Page, read by offset for the short lists and by keyset for the long ones.
 
 Offset pagination (`paginate`) counts the rows and skips (page - 1) * per_page of them, so its
 cost grows with the list and with the page number; it suits lists of a few hundred rows.
@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,40 +20,54 @@ from portal.database import db
 
 @dataclass
 class Page:
+    """One page of a list, however it was read: its rows, how many rows come before it, and
+    the query arguments that lead to the page before and after it (None: there is none)."""
     items: list
-    page: int
     per_page: int
-    total: int
+    position: int                 # rows before this page (exact unless rows came or went)
+    total: int | None = None      # the list's length, when it was counted
+    previous: dict | None = None  # {"page": 2} or {"before": cursor}, for url_for
+    next: dict | None = None
 
     @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
+    def number(self) -> int:
+        return self.position // self.per_page + 1
 
     @property
-    def has_prev(self) -> bool:
-        return self.page > 1
+    def pages(self) -> int | None:
+        return self.count_pages(self.total)
+
+    def count_pages(self, total: int | None) -> int | None:
+        """How many pages `total` rows fill (at least up to this one); None for None."""
+        return None if total is None else max(math.ceil(total / self.per_page), self.number)
 
     @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
+    def first(self) -> int:
+        return self.position + 1
 
     @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
+    def last(self) -> int:
+        return self.position + len(self.items)
 
 
-def paginate(statement: sa.Select, page: int, per_page: int, *, scalars: bool = True) -> Page:
-    """One count and one page query; a page number past the end shows the last page."""
+def paginate(statement: sa.Select, args: Mapping, per_page: int, *,
+             scalars: bool = True) -> Page:
+    """The page ?page= asks for: one count and one page query. Garbage reads as page 1, a
+    number past the end as the last page."""
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())) or 0
-    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    result = db.session.execute(statement.limit(per_page).offset((page - 1) * per_page))
-    items = list(result.scalars() if scalars else result.all())
-    return Page(items, page, per_page, total)
+    number = min(_page_number(args), max(1, math.ceil(total / per_page)))
+    result = db.session.execute(statement.limit(per_page).offset((number - 1) * per_page))
+    page = Page(list(result.scalars() if scalars else result.all()), per_page,
+                (number - 1) * per_page, total)
+    page.previous = {"page": number - 1} if number > 1 else None
+    page.next = {"page": number + 1} if number < page.pages else None
+    return page
+
+
+def _page_number(args: Mapping) -> int:
+    text = str(args.get("page") or "1")
+    return max(int(text), 1) if text.isascii() and text.isdigit() and len(text) < 10 else 1
 
 
 # Keyset pagination
@@ -67,27 +82,6 @@ class Cursor:
     direction: str        # "after" (the next page) or "before" (the previous page)
     values: tuple
     position: int         # for display only ("Page 3", "rows 51-75"), never for the query
-
-
-@dataclass
-class KeysetPage:
-    items: list
-    per_page: int
-    position: int             # rows before this page (exact unless rows came or went meanwhile)
-    next: str | None = None   # an opaque cursor: pass it back as ?after=
-    previous: str | None = None  # pass it back as ?before=
-
-    @property
-    def number(self) -> int:
-        return self.position // self.per_page + 1
-
-    @property
-    def first(self) -> int:
-        return self.position + 1
-
-    @property
-    def last(self) -> int:
-        return self.position + len(self.items)
 
 
 def encode_cursor(values: tuple, position: int) -> str:
@@ -138,28 +132,32 @@ def read_cursor(args, columns) -> Cursor | None:
     return None
 
 
-def keyset(statement: sa.Select, columns: tuple, cursor: Cursor | None, per_page: int, *,
-           descending: bool = True, scalars: bool = True) -> KeysetPage:
-    """One page of `statement` in the order of `columns` (a unique key, last column the id),
-    read from the cursor through an index: one query, whatever the page's depth.
+def keyset(statement: sa.Select, columns: tuple, args: Mapping | Cursor | None, per_page: int,
+           *, descending: bool = True, scalars: bool = True, total: int | None = None) -> Page:
+    """The page ?after= or ?before= asks for, of `statement` in the order of `columns` (a unique
+    key, last column the id), read through an index: one query, whatever the page's depth.
 
     Items are ORM objects (scalars) or rows; both must carry the columns by their names.
     A cursor with nothing beyond it falls back to the first page (a second query, rarely).
+    total: the list's length, when the caller counted it.
     """
+    # A Cursor already read is still taken while admin/qr_codes.py passes one.
+    cursor = args if args is None or isinstance(args, Cursor) else read_cursor(args, columns)
     if cursor is not None and cursor.direction == "before":
         rows = _fetch(statement, columns, cursor.values, per_page + 1, not descending, scalars)
         if len(rows) >= per_page:
             more = len(rows) > per_page
             rows = rows[:per_page][::-1]
             position = max(cursor.position - per_page, 0) if more else 0
-            return _page(rows, columns, per_page, position, has_previous=more, has_next=True)
+            return _page(Page(rows, per_page, position, total), columns, has_previous=more,
+                         has_next=True)
     elif cursor is not None:
         rows = _fetch(statement, columns, cursor.values, per_page + 1, descending, scalars)
         if rows:
-            return _page(rows[:per_page], columns, per_page, cursor.position,
+            return _page(Page(rows[:per_page], per_page, cursor.position, total), columns,
                          has_previous=True, has_next=len(rows) > per_page)
     rows = _fetch(statement, columns, None, per_page + 1, descending, scalars)
-    return _page(rows[:per_page], columns, per_page, 0, has_previous=False,
+    return _page(Page(rows[:per_page], per_page, 0, total), columns, has_previous=False,
                  has_next=len(rows) > per_page)
 
 
@@ -182,12 +180,11 @@ def _beyond(columns, values, descending):
     return sa.and_(reaches, sa.or_(strictly, _beyond(columns[1:], values[1:], descending)))
 
 
-def _page(rows, columns, per_page, position, *, has_previous, has_next) -> KeysetPage:
-    page = KeysetPage(rows, per_page, position)
-    if rows and has_next:
-        page.next = encode_cursor(_key(rows[-1], columns), position + len(rows))
-    if rows and has_previous:
-        page.previous = encode_cursor(_key(rows[0], columns), position)
+def _page(page: Page, columns, *, has_previous: bool, has_next: bool) -> Page:
+    if page.items and has_next:
+        page.next = {"after": encode_cursor(_key(page.items[-1], columns), page.last)}
+    if page.items and has_previous:
+        page.previous = {"before": encode_cursor(_key(page.items[0], columns), page.position)}
     return page
 
 

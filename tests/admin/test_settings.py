@@ -191,6 +191,23 @@ def test_ssp_bad_input_gets_422_with_the_error_next_to_the_field_and_nothing_sav
     assert _events(db, "settings.otp_policy") == []
 
 
+def test_ssp_every_bad_value_is_shown_at_once_with_a_summary_linking_to_each_field(
+        admin_client, db):
+    response = _post(admin_client, SSP, {"length": "5", "alphabet": "hex",
+                                         "validity_hours": "0"}, htmx=True)
+
+    assert response.status_code == 422
+    html = _html(response)
+    for field in ("length", "alphabet", "validity_hours"):
+        assert _field_error(html, field)
+    summary = re.search(r'<div class="error-summary" id="error-summary" role="alert".*?</div>',
+                        html, re.S)[0]
+    assert "3 problems to fix before saving" in summary
+    assert [f'href="#{field}"' in summary for field in ("length", "alphabet", "validity_hours")] \
+        == [True] * 3
+    assert _otp_row(db) == (12, "alnum", 72)
+
+
 # Companion -----------------------------------------------------------------------------------
 
 COMPONENT = "ch.acme.companion/.AdminReceiver"

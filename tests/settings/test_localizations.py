@@ -56,7 +56,7 @@ def test_bad_tags_and_names_are_refused_naming_the_field_and_nothing_is_written(
     with pytest.raises(LocalizationError) as raised:
         add_localization(tag, name, actor="alice")
 
-    assert raised.value.field == field
+    assert list(raised.value.errors) == [field]
     assert fragment in raised.value.message
     assert _tags(db) == ["en", "de-CH", "it"]
     assert _events(db) == []

@@ -59,9 +59,17 @@ def test_out_of_range_values_are_refused_naming_the_field_and_nothing_is_written
     with pytest.raises(OtpPolicyError) as raised:
         save_otp_policy(length, alphabet, validity, actor="alice")
 
-    assert raised.value.field == field
+    assert list(raised.value.errors) == [field]
     assert _row(db) == (12, "alnum", 72)
     assert _events(db) == []
+
+
+def test_every_value_out_of_range_is_named_at_once(db):
+    with pytest.raises(OtpPolicyError) as raised:
+        save_otp_policy(5, "hex", 0, actor="alice")
+
+    assert set(raised.value.errors) == {"length", "alphabet", "validity_hours"}
+    assert _row(db) == (12, "alnum", 72)
 
 
 def test_the_bounds_themselves_are_accepted(db):

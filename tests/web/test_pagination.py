@@ -1,4 +1,5 @@
-"""Keyset pagination: cursors round-trip, foreign ones are refused, pages meet exactly."""
+"""Pagination: cursors round-trip, foreign ones are refused, pages meet exactly, and both
+strategies read their page from the query arguments, garbage included."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -6,7 +7,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from portal.audit.models import AuditEvent
-from portal.web.pagination import (Cursor, decode_cursor, encode_cursor, keyset,
+from portal.web.pagination import (Cursor, decode_cursor, encode_cursor, keyset, paginate,
                                    read_cursor)
 
 ORDER = (AuditEvent.occurred_at, AuditEvent.id)
@@ -44,16 +45,18 @@ def test_pages_meet_exactly_with_ties_in_both_directions(app, db):
     statement = sa.select(AuditEvent).where(AuditEvent.action == "test.keyset")
     everything = db.session.scalars(statement.order_by(AuditEvent.occurred_at.desc(),
                                                        AuditEvent.id.desc())).all()
-    seen, page = [], keyset(statement, ORDER, None, 5)
+    seen, page = [], keyset(statement, ORDER, {}, 5)
     while True:
         seen += page.items
         if not page.next:
             break
-        page = keyset(statement, ORDER, read_cursor({"after": page.next}, ORDER), 5)
+        assert list(page.next) == ["after"]
+        page = keyset(statement, ORDER, page.next, 5)
     assert seen == everything and page.position == 10 and page.number == 3
-    page = keyset(statement, ORDER, read_cursor({"before": page.previous}, ORDER), 5)
+    assert list(page.previous) == ["before"]
+    page = keyset(statement, ORDER, page.previous, 5)
     assert page.items == everything[5:10] and (page.first, page.last) == (6, 10)
-    page = keyset(statement, ORDER, read_cursor({"before": page.previous}, ORDER), 5)
+    page = keyset(statement, ORDER, page.previous, 5)
     assert page.items == everything[:5] and page.previous is None and page.next
 
 
@@ -63,9 +66,43 @@ def test_ascending_lists_page_oldest_first(app, db):
     db.session.commit()
     statement = sa.select(AuditEvent).where(AuditEvent.action == "test.asc")
     ids = (AuditEvent.id,)
-    first = keyset(statement, ids, None, 3, descending=False)
-    second = keyset(statement, ids, read_cursor({"after": first.next}, ids), 3,
-                    descending=False)
+    first = keyset(statement, ids, {}, 3, descending=False)
+    second = keyset(statement, ids, first.next, 3, descending=False)
     assert [e.id for e in first.items + second.items] == sorted(
         e.id for e in first.items + second.items)
     assert len(second.items) == 1 and second.next is None and second.first == 4
+
+
+def test_a_foreign_cursor_reads_as_the_first_page(app, db):
+    for _ in range(3):
+        db.session.add(AuditEvent(occurred_at=T0, actor_type="system", action="test.foreign"))
+    db.session.commit()
+    statement = sa.select(AuditEvent).where(AuditEvent.action == "test.foreign")
+    first = keyset(statement, ORDER, {}, 2)
+    assert keyset(statement, ORDER, {"after": "garbage"}, 2).items == first.items
+    assert first.number == 1 and first.pages is None and first.next and first.previous is None
+
+
+def _offset_list(db, n):
+    for _ in range(n):
+        db.session.add(AuditEvent(occurred_at=T0, actor_type="system", action="test.offset"))
+    db.session.commit()
+    return (sa.select(AuditEvent).where(AuditEvent.action == "test.offset")
+            .order_by(AuditEvent.id))
+
+
+@pytest.mark.parametrize("asked, number", [("2", 2), ("3", 3), ("99", 3), ("0", 1), ("-1", 1),
+                                           ("abc", 1), ("", 1), ("1e3", 1), ("٣", 1),
+                                           ("9" * 40, 1)])
+def test_offset_pages_read_page_and_survive_garbage(app, db, asked, number):
+    page = paginate(_offset_list(db, 7), MultiDict({"page": asked}), 3)
+    assert (page.number, page.pages, page.total) == (number, 3, 7)
+    assert page.previous == ({"page": number - 1} if number > 1 else None)
+    assert page.next == ({"page": number + 1} if number < 3 else None)
+    assert len(page.items) == (1 if number == 3 else 3) and page.first == 3 * (number - 1) + 1
+
+
+def test_an_empty_offset_list_is_one_page_with_no_links(app, db):
+    page = paginate(_offset_list(db, 0), {}, 3)
+    assert (page.items, page.number, page.pages, page.previous, page.next) == ([], 1, 1, None,
+                                                                               None)
