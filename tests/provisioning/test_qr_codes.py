@@ -1,4 +1,5 @@
 """create_qr_code: one transaction for the QR, its pending enrollments, licenses and mail."""
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -6,14 +7,17 @@ import pytest
 import sqlalchemy as sa
 
 from portal import vault
+from portal.accounts.models import PortalUser
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import PendingEnrollment
 from portal.enrollment.otp import matches
+from portal.errors import DomainError
 from portal.licensing.seats import figures
 from portal.mail.models import OutboxMessage
 from portal.provisioning.models import QrCode
 from portal.provisioning.qr import qr_version
-from portal.provisioning.qr_codes import ProvisioningError, payload_text, view_otp
+from portal.provisioning.qr_codes import (ProvisioningError, QrCodeRequest, create_qr_code,
+                                         payload_text, validate_request, view_otp)
 
 P = "android.app.extra."
 
@@ -68,8 +72,9 @@ def test_every_problem_is_reported_at_once_by_field(make_qr_code):
     with pytest.raises(ProvisioningError) as error:
         make_qr_code("auto", user=None, lang="xx-Nope", wifi_ssid="x" * 33, wifi_password="short",
                      alternative_email="not-an-address", usage_count=0)
-    assert {"user", "lang", "wifi_ssid", "wifi_password", "alternative_email",
+    assert {"username", "lang", "wifi_ssid", "wifi_password", "alternative_email",
             "usage_count"} <= set(error.value.errors)
+    assert set(error.value.errors) <= {field.name for field in dataclasses.fields(QrCodeRequest)}
 
 
 def test_unknown_localization_is_refused(make_qr_code):
@@ -78,16 +83,51 @@ def test_unknown_localization_is_refused(make_qr_code):
     assert "Localizations" in error.value.errors["lang"]
 
 
-def test_without_a_companion_the_error_points_to_its_settings(db, make_user):
+def test_without_a_companion_the_error_is_about_the_companion_and_names_no_screen(db,
+                                                                                  make_user):
     from portal.licensing.seats import set_total
-    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
     from portal.settings.models import CompanionSettings
     db.session.execute(sa.delete(CompanionSettings))
     set_total(5)
     with pytest.raises(ProvisioningError) as error:
         create_qr_code(QrCodeRequest(option="ssp", lang="en", network="mobile"),
                        created_by=None, server_url="https://portal.test")
-    assert "Admin → Companion" in error.value.errors["companion"]
+    assert error.value.errors == {"companion": "The Companion is not configured yet."}
+    assert isinstance(error.value, DomainError)  # one shape for every refusal
+
+
+def test_a_picked_directory_user_is_recorded_even_when_the_qr_is_refused(db, make_qr_code):
+    from portal.accounts.directory import pick_token
+    from portal.directory.ldap import DirectoryUser
+    token = pick_token(DirectoryUser(directory_id="guid-1", username="dora",
+                                     display_name="Dora Dir", email="dora@example.org", dn="uid=dora"))
+    with pytest.raises(ProvisioningError) as error:
+        make_qr_code("auto", user=None, ldap_user=token, usage_count=0)
+    assert set(error.value.errors) == {"usage_count"}
+    dora = db.session.scalar(sa.select(PortalUser).where(PortalUser.username == "dora"))
+    assert (dora.source, dora.directory_id) == ("ldap", "guid-1")
+    qr = make_qr_code("auto", user=None, ldap_user=token, usage_count=1)
+    assert qr.user_id == dora.id
+
+
+def test_a_forged_directory_user_token_is_refused_on_its_field(db, make_qr_code):
+    with pytest.raises(ProvisioningError) as error:
+        make_qr_code("auto", user=None, ldap_user="forged.token")
+    assert "Search the directory" in error.value.errors["ldap_user"]
+    assert count(db, PortalUser) == 0
+
+
+def test_validate_request_reports_without_writing(db, make_qr_code, make_user):
+    from portal.accounts.directory import pick_token
+    from portal.directory.ldap import DirectoryUser
+    make_qr_code("ssp")  # a Companion and licenses
+    token = pick_token(DirectoryUser(directory_id="guid-2", username="eve",
+                                     display_name="Eve", email=None, dn="uid=eve"))
+    request = QrCodeRequest(option="auto", lang="en", network="mobile", ldap_user=token,
+                            usage_count=0, otp_validity=0)
+    errors = validate_request(request, server_url="https://portal.test")
+    assert set(errors) == {"usage_count", "otp_validity"}
+    assert count(db, PortalUser) == 0 and not db.session.new
 
 
 def test_payload_is_frozen_encrypted_and_decodes_to_the_settings(db, make_qr_code):
