@@ -23,6 +23,7 @@ from portal.provisioning.qr_codes import payload_text, validate_request, view_ot
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
 from portal.settings import companion, localizations
 from portal.settings import sign_in as sign_in_settings
+from portal.vocabulary import EnrollmentOption
 from portal.web.forms import show_errors
 from portal.web.htmx import go, render
 from portal.web.pagination import keyset, read_cursor
@@ -157,7 +158,7 @@ def print_qr_code(public_id):
 @admin_required
 def view_qr_code_otp(public_id):
     qr = _load(public_id)
-    if qr.option != "auto" or not EmptyForm().validate_on_submit():
+    if qr.option != EnrollmentOption.AUTO or not EmptyForm().validate_on_submit():
         abort(400)
     otp = view_otp(qr, viewed_by=current_user)
     page = keyset(pending_enrollments(qr), LIST_ORDER, read_cursor(request.args, LIST_ORDER),
