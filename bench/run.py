@@ -175,7 +175,7 @@ def seed(database_uri, instance, usage_count):
     from portal.accounts.users import add_local_user
     from portal.database import db
     from portal.licensing.seats import set_total
-    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code, payload_text
+    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
     from portal.settings.companion import seed_example_companion
     config = type("Bench", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_uri,
                                            "INSTANCE_PATH": str(instance),
@@ -190,7 +190,7 @@ def seed(database_uri, instance, usage_count):
                                           username="bench", usage_count=usage_count,
                                           otp_validity="unlimited"),
                             created_by=None, server_url="https://bench.example")
-        extras = json.loads(payload_text(qr))["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"]
+        extras = json.loads(qr.payload_text())["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"]
         db.engine.dispose()
     return app, extras["qr_id"], extras["otp"]
 

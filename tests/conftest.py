@@ -24,15 +24,6 @@ from portal.extensions import limiter
 from tests.support.ldap_server import ldap_server_fixture
 from tests.support.oidc_provider import provider_fixture
 
-# MERGE (issue 12): test files other branches own still import the old paths of tests/support;
-# the lead points their imports at tests.support when merging, then deletes these aliases.
-import sys  # noqa: E402
-from tests.support import ldap_server as _ldap_server, qr as _qr, smtp_sink as _smtp_sink  # noqa
-
-sys.modules.setdefault("tests.ldap_server", _ldap_server)
-sys.modules.setdefault("tests.qr", _qr)
-sys.modules.setdefault("tests.mail.smtp_sink", _smtp_sink)
-
 ADMIN_PASSWORD = "correct horse battery"
 
 

@@ -1,12 +1,10 @@
 """Devices → Pending → Advanced QR-Code Provisioning: the wizard, review, downloads, revoke."""
-import dataclasses
-
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
 from portal.accounts.decorators import admin_required
-from portal.accounts.directory import picked_user, pick_token, record_picked_user, search_directory
+from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, QrCodeForm
@@ -17,17 +15,18 @@ from portal.enrollment.models import QrCode
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
-from portal.extensions import htmx
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.provisioning import review
 from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.qr_codes import create_qr_code as create
-from portal.provisioning.qr_codes import payload_text, view_otp
+from portal.provisioning.qr_codes import validate_request, view_otp
 from portal.settings import companion, localizations
 from portal.settings import sign_in as sign_in_settings
-from portal.web.htmx import render
-from portal.web.pagination import keyset, read_cursor
+from portal.vocabulary import EnrollmentOption
+from portal.web.forms import show_errors
+from portal.web.htmx import go, render
+from portal.web.pagination import keyset
 
 OTP_PAGE_SIZE = 50
 
@@ -40,20 +39,18 @@ def _form() -> QrCodeForm:
     return form
 
 
-def _wizard(form: QrCodeForm, status: int = 200, **extra):
+def _wizard_context(form: QrCodeForm, **extra) -> dict:
     config = companion.current()
-    context = {"form": form, "figures": current_figures(), "companion": config,
-               "example_companion": companion.is_example(config),
-               "picked": picked_user(form.ldap_user.data), **extra}
-    return render("admin/qr_codes/new.html", "admin/qr_codes/_form.html", **context), status
+    return {"form": form, "state": form.state, "figures": current_figures(),
+            "companion": config, "example_companion": companion.is_example(config),
+            "picked": picked_user(form.ldap_user.data), **extra}
 
 
 def _directory_search(form: QrCodeForm) -> dict:
     """User Type LDAP: search with the credentials typed into the wizard (used only here)."""
     config = sign_in_settings.current().ldap
-    query, bind, password = form.username.data or "", form.ldap_bind.data or "", \
+    query, bind, password = form.ldap_query.data or "", form.ldap_bind.data or "", \
         form.ldap_password.data or ""
-    form.ldap_password.data = ""  # used once: the re-rendered wizard does not carry it
     if config is None:
         return {}
     if not (bind and password and query):
@@ -77,51 +74,43 @@ def _search_error(error: DirectoryError) -> str:
 @bp.get("/devices/pending/new")
 @admin_required
 def new_qr_code():
-    return _wizard(_form())
+    return render_template("admin/qr_codes/new.html", **_wizard_context(_form()))
 
 
-@bp.post("/devices/pending/new/form")
+@bp.post("/devices/pending/new/directory-users")
 @admin_required
-def qr_code_form():
-    """Re-render the wizard for the choices made so far (htmx swaps; no validation)."""
+def search_directory_users():
+    """Search directory: htmx swaps in only the results; without JavaScript the whole wizard
+    comes back with them (the typed passwords are not sent back)."""
     form = _form()
     form.validate_on_submit()
-    _clear_errors(form)
-    extra = _directory_search(form) if "ldap_search" in request.form else {}
-    return _wizard(form, **extra)
+    found = _directory_search(form)
+    return render("admin/qr_codes/new.html", "admin/qr_codes/_ldap_results.html",
+                  **_wizard_context(form, **found))
 
 
 @bp.post("/devices/pending")
 @admin_required
 def create_qr_code():
-    form = _form()
-    if "refresh" in request.form or "ldap_search" in request.form:  # the no-JavaScript path
-        form.validate_on_submit()
-        _clear_errors(form)
-        extra = _directory_search(form) if "ldap_search" in request.form else {}
-        return _wizard(form, **extra)
-    if not form.validate_on_submit():
-        return _wizard(form, 422)
-    qr_request = form.to_request()
-    if qr_request.option == "auto" and form.chosen("user_type") == "ldap":
-        user = record_picked_user(form.ldap_user.data)
-        db.session.commit()  # the directory user is recorded even if the QR is refused
-        qr_request = dataclasses.replace(qr_request, user=user)
+    form, server_url = _form(), current_app.config["PORTAL_PUBLIC_URL"]
+    if not form.validate_on_submit():  # the domain's checks too: every message in one pass
+        return _refused(form, validate_request(form.to_request(), server_url=server_url))
     try:
-        qr_code = create(qr_request,
-                         created_by=current_user,
-                         server_url=current_app.config["PORTAL_PUBLIC_URL"])
+        qr_code = create(form.to_request(), created_by=current_user, server_url=server_url)
     except ProvisioningError as exc:
-        form.add_errors(exc.errors)
-        return _wizard(form, 422)
+        return _refused(form, exc.errors)
     send_soon(qr_code_id=qr_code.id)  # after the response; the worker covers any failure
     flash("The QR code was saved.", "info")
-    return _go(url_for("admin.qr_code", public_id=qr_code.public_id))
+    return go(url_for("admin.qr_code", public_id=qr_code.public_id))
 
 
-def _clear_errors(form: QrCodeForm) -> None:
-    for field in form:
-        field.errors = []
+def _refused(form: QrCodeForm, errors: dict[str, str]):
+    """422: htmx gets the error summary and every field's error region, leaving the inputs
+    (and whatever was typed meanwhile) alone; a plain POST gets the whole wizard again."""
+    show_errors(form, {name: message for name, message in errors.items()
+                       if name not in form or not form[name].errors})
+    return render("admin/qr_codes/new.html", "admin/qr_codes/_refused.html",
+                  **_wizard_context(form)), 422
 
 
 @bp.get("/users/search")
@@ -149,7 +138,7 @@ def qr_code(public_id):
 @admin_required
 def qr_code_image(public_id, kind):
     qr = _load(public_id)
-    text = payload_text(qr)
+    text = qr.payload_text()
     body = qr_images.render_png(text) if kind == "png" else qr_images.render_svg(text)
     response = Response(body, mimetype="image/png" if kind == "png" else "image/svg+xml")
     if request.args.get("download"):
@@ -169,10 +158,10 @@ def print_qr_code(public_id):
 @admin_required
 def view_qr_code_otp(public_id):
     qr = _load(public_id)
-    if qr.option != "auto" or not EmptyForm().validate_on_submit():
+    if qr.option != EnrollmentOption.AUTO or not EmptyForm().validate_on_submit():
         abort(400)
     otp = view_otp(qr, viewed_by=current_user)
-    page = keyset(pending_enrollments(qr), LIST_ORDER, read_cursor(request.args, LIST_ORDER),
+    page = keyset(pending_enrollments(qr), LIST_ORDER, request.args,
                   OTP_PAGE_SIZE, descending=False)
     return render("admin/qr_codes/otp.html", "admin/qr_codes/_otp.html", qr=qr, otp=otp,
                   page=page, counts=pending_counts(qr), form=EmptyForm())
@@ -198,11 +187,5 @@ def revoke_qr_code(public_id):
               "returned to the pool.", "info")
     except AlreadyRevoked as exc:
         flash(str(exc), "error")
-    return _go(url_for("admin.qr_code", public_id=qr.public_id))
+    return go(url_for("admin.qr_code", public_id=qr.public_id))
 
-
-def _go(target: str):
-    """After a successful POST: 303 for browsers and boosted forms, HX-Redirect for htmx."""
-    if htmx and not htmx.boosted:
-        return Response(status=204, headers={"HX-Redirect": target})
-    return redirect(target, 303)

@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from portal import otp as otps
 from portal import vault
+from portal.accounts.directory import picked_user, record_picked_user
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.users import find_local_user
 from portal.android.payload import (PayloadSettings, build_payload, encode_payload,
@@ -17,36 +18,38 @@ from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.enrollment.pending import expire_due
+from portal.errors import WHOLE, DomainError
 from portal.licensing import seats
 from portal.mail.outbox import queue_for_qr_code
 from portal.settings import companion, localizations, otp_policy
+from portal.vocabulary import EnrollmentOption, NetworkType, PendingState, SecurityType
 
 MAX_USAGE_COUNT = 10_000
 UNLIMITED = "unlimited"
-# Payload validation fields → the wizard's form fields.
-_FIELD_NAMES = {"ssid": "wifi_ssid", "security_type": "wifi_security",
-                "password": "wifi_password", "lang": "lang", "user": "user"}
+# provisioning.payload names the Wi-Fi settings as Android does; these are the request's names.
+_REQUEST_FIELD = {"ssid": "wifi_ssid", "security_type": "wifi_security",
+                  "password": "wifi_password", "lang": "lang"}
+_COMPANION_FIELDS = ("component_name", "download_url", "signature_checksum")
+_GENERATED = ("option", "network", "qr_id", "otp")  # checked or made by the portal itself
 
 
-class ProvisioningError(ValueError):
-    """The QR code cannot be created; .errors maps form fields to messages."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+class ProvisioningError(DomainError):
+    """The QR code cannot be created; .errors maps the request's fields to messages
+    ("companion": the Companion settings; WHOLE: the request as a whole)."""
 
 
 @dataclass(frozen=True)
 class QrCodeRequest:
-    option: str                       # "ssp" | "auto"
+    option: str                       # an EnrollmentOption
     lang: str
-    network: str                      # "wifi" | "mobile"
+    network: str                      # a NetworkType
     wifi_ssid: str | None = None
-    wifi_security: str | None = None  # "WPA" | "WEP" | "NONE"
+    wifi_security: str | None = None  # a SecurityType
     wifi_password: str | None = None
     wifi_hidden: bool = False
     user: PortalUser | None = field(default=None, compare=False)
     username: str | None = None       # a local user's name, when `user` is not given
+    ldap_user: str | None = None      # or the directory user picked (accounts.directory token)
     usage_count: int | None = None
     send_to_user: bool = False
     alternative_email: str | None = None
@@ -57,19 +60,19 @@ class QrCodeRequest:
 def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
                    server_url: str) -> QrCode:
     """Create a QR code in one transaction: for Automatic Provisioning also its Usage Count
-    pending enrollments, reserving one license each, and its mail in the outbox.
+    pending enrollments, reserving one license each, and its mail in the outbox. A directory
+    user picked in the wizard is recorded (and committed) first, even if the QR is refused.
 
-    Raises ProvisioningError (nothing written) on bad input or when too few licenses remain.
+    Raises ProvisioningError (no QR code written) on bad input or when too few licenses remain.
     """
     expire_due()
-    if request.user is None and request.username and request.option == "auto":
-        request = dataclasses.replace(request, user=find_local_user(request.username))
-    companion_config = companion.current()
-    errors = validate_request(request, companion_config, server_url)
+    request = _with_user(request, record=True)
+    errors = validate_request(request, server_url=server_url)
     if errors:
         raise ProvisioningError(errors)
-    now, policy = utcnow(), otp_policy.current()
-    otp = otps.generate(policy.length, policy.alphabet) if request.option == "auto" else None
+    companion_config, now, policy = companion.current(), utcnow(), otp_policy.current()
+    auto = request.option == EnrollmentOption.AUTO
+    otp = otps.generate(policy.length, policy.alphabet) if auto else None
     qr_code = QrCode(public_id=secrets.token_urlsafe(9), option=request.option, lang=request.lang,
                      network=request.network, created_by_id=created_by.id if created_by else None,
                      created_at=now, send_to_user=request.send_to_user,
@@ -84,7 +87,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
         qr_code.otp_expires_at = otps.expires_at(_validity_hours(request, policy), now)
     db.session.add(qr_code)
     db.session.flush()
-    if request.option == "auto":
+    if auto:
         _reserve_pending(qr_code, request.usage_count)
     queue_for_qr_code(qr_code, request.user)
     record("qr_code.create", actor_type="admin" if created_by else "operator",
@@ -95,47 +98,84 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     return qr_code
 
 
-def validate_request(request: QrCodeRequest, companion_config, server_url: str) -> dict:
-    """Every problem with the request at once, by form field; {} when it can be saved."""
+def validate_request(request: QrCodeRequest, *, server_url: str) -> dict[str, str]:
+    """Every problem with the request at once, by the request's field names; {} when it can
+    be saved. Writes nothing."""
+    request = _with_user(request, record=False)
     errors = _request_errors(request)
+    companion_config = companion.current()
     if companion_config is None:
-        errors["companion"] = ("The Companion is not configured yet: set it under "
-                               "Admin → Companion.")
+        errors["companion"] = "The Companion is not configured yet."
         return errors
     # Placeholders of the real lengths, so the size check sees the payload as it will be.
-    placeholder_otp = "x" * otp_policy.current().length if request.option == "auto" else None
+    auto = request.option == EnrollmentOption.AUTO
+    placeholder_otp = "x" * otp_policy.current().length if auto else None
     settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url)
-    for name, message in _form_errors(validate_settings(settings)).items():
+    for name, message in _payload_errors(validate_settings(settings), _user_field(request)):
         errors.setdefault(name, message)
     return errors
 
 
+def _with_user(request: QrCodeRequest, *, record: bool) -> QrCodeRequest:
+    """The request with its user: the one given, the local user named, or the directory user
+    picked (recorded only when `record`; for a check, an unsaved user from the pick)."""
+    if request.user is not None or request.option != EnrollmentOption.AUTO:
+        return request
+    if request.ldap_user:
+        user = record_picked_user(request.ldap_user) if record else _unrecorded(request.ldap_user)
+        if record:
+            db.session.commit()  # the directory user is known from now on, saved or not
+    elif request.username:
+        user = find_local_user(request.username)
+    else:
+        return request
+    return dataclasses.replace(request, user=user)
+
+
+def _unrecorded(token: str) -> PortalUser | None:
+    picked = picked_user(token)
+    return None if picked is None else PortalUser(username=picked["u"], active=True)
+
+
+def _user_field(request: QrCodeRequest) -> str:
+    return "ldap_user" if request.ldap_user else "username"
+
+
 def _request_errors(request: QrCodeRequest) -> dict[str, str]:
     errors = {}
-    if request.option not in ("ssp", "auto"):
+    if request.option not in tuple(EnrollmentOption):
         errors["option"] = "Choose Self Service Portal or Automatic Provisioning."
     if not localizations.is_known(request.lang):
-        errors["lang"] = "Choose one of the localizations listed under Admin → Localizations."
-    if request.network not in ("wifi", "mobile"):
+        errors["lang"] = "Choose one of the portal's Localizations."
+    if request.network not in tuple(NetworkType):
         errors["network"] = "Choose Wi-Fi or Mobile data."
     if request.alternative_email:
         try:
             validate_email(request.alternative_email, check_deliverability=False)
         except EmailNotValidError:
             errors["alternative_email"] = "Enter a valid email address, such as it@example.com."
-    if request.option == "auto":
+    if request.option == EnrollmentOption.AUTO:
+        errors.update(_user_errors(request))
         errors.update(_auto_errors(request))
     return errors
 
 
+def _user_errors(request: QrCodeRequest) -> dict[str, str]:
+    if request.user is None and request.ldap_user:
+        message = "Search the directory and choose the user the devices are enrolled for."
+    elif request.user is None and request.username:
+        message = f"No local user is named '{request.username}'."
+    elif request.user is None:
+        message = "Choose the user the devices are enrolled for."
+    elif not request.user.active:
+        message = f"The user '{request.user.username}' is disabled."
+    else:
+        return {}
+    return {_user_field(request): message}
+
+
 def _auto_errors(request: QrCodeRequest) -> dict[str, str]:
     errors = {}
-    if request.user is None and request.username:
-        errors["user"] = f"No local user is named '{request.username}'."
-    elif request.user is None:
-        errors["user"] = "Choose the user the devices are enrolled for."
-    elif not request.user.active:
-        errors["user"] = f"The user '{request.user.username}' is disabled."
     remaining = seats.figures().remaining
     count = request.usage_count
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -174,25 +214,23 @@ def _settings(request, qr_id, otp, companion_config, server_url) -> PayloadSetti
         wifi_hidden=request.wifi_hidden, user=user, otp=otp)
 
 
-def _form_errors(payload_errors: dict[str, str]) -> dict[str, str]:
-    errors = {}
+def _payload_errors(payload_errors: dict[str, str], user_field: str):
+    """provisioning.payload's findings as (request field, message) pairs."""
     for name, message in payload_errors.items():
-        if name in ("component_name", "download_url", "signature_checksum"):
-            errors["companion"] = ("The Companion settings are not valid for a QR code: "
-                                   f"{message} Correct them under Admin → Companion.")
-        elif name in ("option", "network", "qr_id", "otp"):
-            continue  # checked (or generated) by the portal itself, not typed by the admin
-        else:
-            errors[_FIELD_NAMES.get(name, "__all__")] = message
-    return errors
+        if name in _COMPANION_FIELDS:
+            yield "companion", f"The Companion settings are not valid for a QR code: {message}"
+        elif name == "user":
+            yield user_field, message
+        elif name not in _GENERATED:
+            yield _REQUEST_FIELD.get(name, WHOLE), message
 
 
 def _apply_network(qr_code: QrCode, request: QrCodeRequest) -> None:
-    if request.network != "wifi":
+    if request.network != NetworkType.WIFI:
         return
     qr_code.wifi_ssid, qr_code.wifi_security = request.wifi_ssid, request.wifi_security
     qr_code.wifi_hidden = request.wifi_hidden
-    if request.wifi_security != "NONE":
+    if request.wifi_security != SecurityType.NONE:
         qr_code.wifi_password_enc = vault.encrypt(request.wifi_password)
 
 
@@ -204,13 +242,9 @@ def _reserve_pending(qr_code: QrCode, count: int) -> None:
         db.session.rollback()
         raise ProvisioningError({"usage_count": _too_few_licenses(count, remaining)})
     db.session.execute(sa.insert(PendingEnrollment), [
-        {"qr_code_id": qr_code.id, "state": "pending", "expires_at": qr_code.otp_expires_at,
-         "created_at": qr_code.created_at} for _ in range(count)])
-
-
-def payload_text(qr_code: QrCode) -> str:
-    """The exact text inside the QR code (it holds secrets: only for rendering)."""
-    return vault.decrypt(qr_code.payload_enc)
+        {"qr_code_id": qr_code.id, "state": PendingState.PENDING,
+         "expires_at": qr_code.otp_expires_at, "created_at": qr_code.created_at}
+        for _ in range(count)])
 
 
 def view_otp(qr_code: QrCode, *, viewed_by: AdminUser) -> str:

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from portal.android.payload import PREFIX, WARN_VERSION, payload_bytes
 from portal.enrollment.models import QrCode
-from portal.provisioning.qr_codes import payload_text
 
 MASK = "••••••••"
 
@@ -20,7 +19,7 @@ class Summary:
 
 def summary(qr_code: QrCode) -> Summary:
     """The payload as the admin may see it: Wi-Fi password and OTP masked."""
-    text = payload_text(qr_code)
+    text = qr_code.payload_text()
     payload = json.loads(text)
     extras = payload.pop(PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE", {})
     contents = []

@@ -132,7 +132,7 @@ def read_cursor(args, columns) -> Cursor | None:
     return None
 
 
-def keyset(statement: sa.Select, columns: tuple, args: Mapping | Cursor | None, per_page: int,
+def keyset(statement: sa.Select, columns: tuple, args: Mapping, per_page: int,
            *, descending: bool = True, scalars: bool = True, total: int | None = None) -> Page:
     """The page ?after= or ?before= asks for, of `statement` in the order of `columns` (a unique
     key, last column the id), read through an index: one query, whatever the page's depth.
@@ -141,8 +141,7 @@ def keyset(statement: sa.Select, columns: tuple, args: Mapping | Cursor | None, 
     A cursor with nothing beyond it falls back to the first page (a second query, rarely).
     total: the list's length, when the caller counted it.
     """
-    # A Cursor already read is still taken while admin/qr_codes.py passes one.
-    cursor = args if args is None or isinstance(args, Cursor) else read_cursor(args, columns)
+    cursor = read_cursor(args, columns)
     if cursor is not None and cursor.direction == "before":
         rows = _fetch(statement, columns, cursor.values, per_page + 1, not descending, scalars)
         if len(rows) >= per_page:

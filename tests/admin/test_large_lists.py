@@ -17,7 +17,6 @@ from portal.database import utcnow
 from portal.demo_data import LOCAL_USER_PASSWORD, Sizes, demo_data_command, generate
 from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.licensing.seats import figures
-from portal.provisioning.qr_codes import payload_text
 from portal.provisioning.review import summary
 from tests.conftest import csrf_token, csrf_token_from
 
@@ -193,7 +192,7 @@ def test_demo_data_has_every_state_and_links_used_enrollments_to_their_devices(d
 
 
 def test_review_page_view_otp_and_image_work_on_demo_qr_codes(admin_client, bulk_qr):
-    extras = json.loads(payload_text(bulk_qr))[EXTRAS]
+    extras = json.loads(bulk_qr.payload_text())[EXTRAS]
     assert extras["qr_id"] == bulk_qr.public_id and extras["otp"] == vault.decrypt(
         bulk_qr.otp_enc)
     assert summary(bulk_qr).version == bulk_qr.qr_version

@@ -57,7 +57,7 @@ def test_each_menu_page_is_the_current_page_in_its_section(app, admin_client, se
     ("admin.confirm_resend_message", "GET", "Admin"),     # under Outbox
     ("admin.send_test_mail", "POST", "Admin"),            # re-renders Mail
     ("admin.new_qr_code", "GET", "Devices"),              # the wizard
-    ("admin.qr_code_form", "POST", "Devices"),            # the wizard re-rendered
+    ("admin.search_directory_users", "POST", "Devices"),  # the wizard's directory search
     ("admin.qr_code", "GET", "Devices"),
     ("admin.confirm_revoke_qr_code", "GET", "Devices"),
 ])

@@ -9,14 +9,12 @@ import sqlalchemy as sa
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import QrCode
 from portal.licensing.seats import figures, set_total
-from portal.provisioning.qr_codes import payload_text
 from portal.settings.companion import seed_example_companion
 from tests.conftest import csrf_token_from
-from tests.qr import decode_qr
+from tests.support.qr import decode_qr
 
 NEW = "/admin/devices/pending/new"
 CREATE = "/admin/devices/pending"
-REFRESH = "/admin/devices/pending/new/form"
 
 
 @pytest.fixture
@@ -56,42 +54,60 @@ def test_wizard_page_has_every_named_control_with_a_real_label(wizard):
     assert "out-of-box screens are not all localized" in html
 
 
-def test_choosing_automatic_provisioning_swaps_in_the_user_fields_as_a_fragment(wizard):
-    response = wizard.post(REFRESH, data={"csrf_token": wizard.token, "option": "auto",
-                                          "lang": "en", "network": "wifi"},
-                           headers={"HX-Request": "true"})
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert html.lstrip().startswith('<form id="qr-code-form"')
+def _field_block(html, field):
+    """The markup of one field's wrapper (id="<field>-field") up to the next field's."""
+    block = re.search(rf'<[a-z]+ [^>]*id="{field}-field".*?(?=id="[a-z_]+-field"|</form>)',
+                      html, re.S)
+    assert block, field
+    return block.group(0)
+
+
+def _when(html, field):
+    return re.search(r'data-when="([^"]*)"', _field_block(html, field)).group(1).split()
+
+
+def test_every_step_and_field_is_rendered_once_and_a_choice_needs_no_request(wizard):
+    html = wizard.get(NEW).get_data(as_text=True)
     for name in ("User Type", "LDAP", "Local", "Usage Count", "Send QR-Code to User",
-                 "Define OTP"):
+                 "Define OTP", "Unlimited", "OTP validity (hours)", "SSID", "Mobile data"):
         assert name in html, name
-    assert 'class="error"' not in html  # a swap is not a validation
+    for field in ("option", "user_type", "username", "usage_count", "wifi_ssid",
+                  "wifi_password", "alternative_email", "define_otp", "otp_validity"):
+        assert html.count(f'id="{field}-field"') == 1, field
+    for step in ("option", "user", "localization", "usage", "network", "mail", "otp"):
+        assert html.count(f'<section class="step" id="step-{step}"') == 1, step
+    assert "hx-trigger=\"change\"" not in html and 'name="refresh"' not in html
+    assert '<span class="error" id="wifi_ssid-error"></span>' in html  # empty until refused
+    assert "error-summary" not in html  # nothing refused yet
 
 
-def test_choosing_mobile_data_removes_wifi_fields_and_explains_the_requirements(wizard):
-    html = wizard.post(REFRESH, data={"csrf_token": wizard.token, "option": "ssp",
-                                      "lang": "en", "network": "mobile"},
-                       headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'id="wifi_ssid"' not in html
-    assert "SIM or eSIM" in html and "Android 13" in html
+def test_automatic_provisioning_fields_show_only_for_it(wizard):
+    html = wizard.get(NEW).get_data(as_text=True)
+    assert _when(html, "username") == ["auto", "local"]
+    for step in ("user", "usage", "otp"):
+        assert f'id="step-{step}" data-when="auto"' in html, step
+    assert 'id="ssp-note" data-when="ssp"' in html and 'id="auto-note" data-when="auto"' in html
 
 
-def test_define_otp_swaps_in_unlimited_and_hours(wizard):
-    html = wizard.post(REFRESH, data=auto_form(wizard, define_otp="y"),
-                       headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'id="otp_unlimited"' in html and 'id="otp_validity_hours"' in html
-    html = wizard.post(REFRESH, data=auto_form(wizard, define_otp="y", otp_unlimited="y"),
-                       headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'id="otp_validity_hours"' not in html
+def test_wifi_fields_show_only_for_wifi_and_mobile_data_explains_the_requirements(wizard):
+    html = wizard.get(NEW).get_data(as_text=True)
+    for field in ("wifi_ssid", "wifi_security", "wifi_hidden"):
+        assert _when(html, field) == ["wifi"], field
+    assert _when(html, "wifi_password") == ["wifi", "secured"]
+    note = re.search(r'<p [^>]*id="mobile-data-note"[^>]*>[^<]*', html).group(0)
+    assert 'data-when="mobile"' in note and "SIM or eSIM" in note and "Android 13" in note
 
 
-def test_without_javascript_update_form_re_renders_and_saves_nothing(wizard, db):
-    response = wizard.post(CREATE, data={"csrf_token": wizard.token, "option": "auto",
-                                         "lang": "en", "network": "wifi", "refresh": "1"})
-    assert response.status_code == 200
-    assert "User Type" in response.get_data(as_text=True)
-    assert qr_count(db) == 0
+def test_define_otp_shows_unlimited_and_hours_and_unlimited_hides_the_hours(wizard):
+    html = wizard.get(NEW).get_data(as_text=True)
+    assert _when(html, "otp_unlimited") == ["auto", "define_otp"]
+    assert _when(html, "otp_validity") == ["auto", "define_otp", "limited"]
+
+
+def test_the_old_re_render_endpoint_is_gone(wizard):
+    response = wizard.post("/admin/devices/pending/new/form",
+                           data={"csrf_token": wizard.token, "option": "auto"})
+    assert response.status_code in (404, 405)
 
 
 def test_saving_an_automatic_qr_redirects_to_its_review_page(wizard, db):
@@ -123,16 +139,22 @@ BAD_INPUT = {
     "usage count text": ({"usage_count": "many"}, "usage_count", "integer"),
     "unknown user": ({"username": "mallory"}, "username", "No local user is named"),
     "no user": ({"username": ""}, "username", "Choose the local user"),
-    "LDAP without directory": ({"user_type": "ldap"}, "username", "No directory is configured"),
+    "LDAP without directory": ({"user_type": "ldap"}, "ldap_user", "No directory is configured"),
     "bad alternative address": ({"send_alternative": "y", "alternative_email": "it@"},
                                 "alternative_email", "valid email"),
     "missing alternative address": ({"send_alternative": "y"}, "alternative_email",
                                     "Enter the alternative address"),
     "unknown localization": ({"lang": "xx"}, "lang", "Not a valid choice"),
-    "OTP hours zero": ({"define_otp": "y", "otp_validity_hours": "0"}, "otp_validity_hours",
-                       "87,600"),
-    "OTP hours missing": ({"define_otp": "y"}, "otp_validity_hours", "Unlimited"),
+    "OTP hours zero": ({"define_otp": "y", "otp_validity": "0"}, "otp_validity", "87,600"),
+    "OTP hours missing": ({"define_otp": "y"}, "otp_validity", "Unlimited"),
 }
+
+
+def _error(html, field) -> str:
+    """The text of a field's error region (a refused htmx Save sends it out of band)."""
+    slot = re.search(rf'<span class="error" id="{field}-error"[^>]*>(.*?)</span>', html, re.S)
+    assert slot, field
+    return slot.group(1)
 
 
 @pytest.mark.parametrize("overrides,field,fragment", BAD_INPUT.values(), ids=BAD_INPUT.keys())
@@ -145,17 +167,64 @@ def test_bad_input_is_shown_next_to_its_field_with_422_and_nothing_saved(
         assert response.status_code == 204
         return
     assert response.status_code == 422, html
-    assert html.lstrip().startswith('<form id="qr-code-form"')
-    block = re.search(rf'id="{field}-field".*?(?=id="[a-z_]+-field"|</form>)', html, re.S)
-    assert block and fragment in block.group(0), html
-    assert 'value="Corp-WLAN"' in html or overrides.get("wifi_ssid")  # typed values kept
+    assert html.lstrip().startswith('<div class="error-summary"')
+    assert fragment in _error(html, field), html
+    assert f'href="#{field}"' in html  # the summary links to the field
+    # Every other field's region is emptied, out of band; no input is sent back to replace
+    # what the admin may be typing meanwhile.
+    assert html.count('hx-swap-oob="true"') == html.count('class="error" id=')
+    assert "<input" not in html and "<select" not in html
     assert qr_count(db) == 0 and figures().reserved == 0
 
 
-def test_plain_post_with_errors_gets_the_whole_page_with_422(wizard, db):
-    response = wizard.post(CREATE, data=auto_form(wizard, wifi_password="short"))
+def test_a_save_with_five_bad_fields_shows_every_message_at_once(wizard, db):
+    response = wizard.post(CREATE, headers={"HX-Request": "true"}, data=auto_form(
+        wizard, username="mallory", usage_count="21", wifi_ssid="S" * 33,
+        wifi_password="short", send_alternative="y", alternative_email="it@",
+        define_otp="y", otp_validity="0"))
+    html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "<html" in response.get_data(as_text=True)
+    assert "6 problems to fix before saving" in html
+    for field, fragment in {"username": "No local user is named", "usage_count": "20 licenses",
+                            "wifi_ssid": "32", "wifi_password": "8–63",
+                            "alternative_email": "valid email", "otp_validity": "87,600"}.items():
+        assert fragment in _error(html, field), field
+        assert f'href="#{field}"' in html, field
+    assert qr_count(db) == 0
+
+
+def test_hidden_fields_are_not_read_or_checked(wizard, db):
+    """Self Service Portal with Mobile data: whatever the hidden fields hold is ignored."""
+    response = wizard.post(CREATE, data=auto_form(
+        wizard, option="ssp", network="mobile", usage_count="many", username="mallory",
+        wifi_ssid="S" * 33, define_otp="y", otp_validity="0"))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    qr = db.session.scalar(sa.select(QrCode))
+    assert (qr.option, qr.network, qr.wifi_ssid, qr.usage_count, qr.user_id) == (
+        "ssp", "mobile", None, None, None)
+
+
+def test_plain_post_with_errors_gets_the_whole_page_with_422_without_the_passwords(wizard, db):
+    response = wizard.post(CREATE, data=auto_form(wizard, wifi_password="short"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "<html" in html and 'id="error-summary"' in html and "autofocus" in html
+    assert "8–63" in _error(html, "wifi_password")
+    assert 'value="Corp-WLAN"' in html  # typed values kept
+    assert 'value="short"' not in html and "type it again" in html
+    assert qr_count(db) == 0
+
+
+def test_save_without_a_companion_links_to_its_settings_beside_the_message(admin_client, db):
+    set_total(5)
+    token = csrf_token_from(admin_client.get(NEW).get_data(as_text=True))
+    response = admin_client.post(CREATE, headers={"HX-Request": "true"}, data={
+        "csrf_token": token, "option": "ssp", "lang": "en", "network": "mobile"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="companion-error"[^>]*>The Companion is not configured yet\. '
+                     r'<a href="/admin/settings/companion">', html), html
+    assert "Admin →" not in html
 
 
 def test_missing_csrf_token_is_refused(wizard, db):
@@ -184,7 +253,7 @@ def test_png_download_decodes_to_exactly_the_payload(wizard, saved):
     assert response.mimetype == "image/png"
     assert "attachment" in response.headers["Content-Disposition"]
     decoded = decode_qr(response.data)
-    assert decoded == payload_text(saved)
+    assert decoded == saved.payload_text()
     assert json.loads(decoded)["android.app.extra.PROVISIONING_LOCALE"] == "de_CH"
 
 
@@ -196,7 +265,7 @@ def test_svg_download_is_an_svg_attachment(wizard, saved):
 
 def test_review_page_masks_the_wifi_password_and_the_otp(wizard, saved):
     html = wizard.get(f"/admin/qr-codes/{saved.public_id}").get_data(as_text=True)
-    otp = json.loads(payload_text(saved))["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"][
+    otp = json.loads(saved.payload_text())["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"][
         "otp"]
     assert "correct-horse" not in html and otp not in html
     assert "PROVISIONING_WIFI_SSID" in html and "Corp-WLAN" in html
@@ -226,7 +295,7 @@ def test_view_otp_shows_the_otp_and_pending_enrollments_and_is_audited(wizard, s
     response = wizard.post(f"/admin/qr-codes/{saved.public_id}/otp",
                            data={"csrf_token": wizard.token}, headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
-    otp = json.loads(payload_text(saved))["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"][
+    otp = json.loads(saved.payload_text())["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"][
         "otp"]
     assert html.lstrip().startswith('<div id="otp-list"')
     assert f'<code id="otp-value">{otp}</code>' in html

@@ -6,7 +6,6 @@ import sqlalchemy as sa
 
 from portal.enrollment.models import Device, PendingEnrollment
 from portal.licensing.seats import figures
-from portal.provisioning.qr_codes import payload_text
 
 ENROLLMENTS = "/api/v1/enrollments"
 EXTRAS = "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"
@@ -23,7 +22,7 @@ def device(**overrides) -> dict:
 
 
 def extras_of(qr) -> dict:
-    return json.loads(payload_text(qr))[EXTRAS]
+    return json.loads(qr.payload_text())[EXTRAS]
 
 
 def otp_of(qr) -> str:

@@ -136,14 +136,23 @@ WIZARD_LICENSES = 100
 def wizard_server(tmp_path_factory):
     """Example Companion, 100 licenses, the local user alice and an admin; nothing else."""
     root = tmp_path_factory.mktemp("wizard-portal")
+    app = wizard_app(root)
+    with serving(app) as url:
+        yield WizardServer(url, *WIZARD_ADMIN, root / "portal.db", WIZARD_USER_PASSWORD)
+
+
+WIZARD_ADMIN = ("wizard-admin", "wizard admin password 1")
+WIZARD_USER_PASSWORD = "alice password 1234"
+
+
+def wizard_app(root: Path):
+    """The wizard server's app, migrated and seeded, not yet serving."""
     app = _live_app(root)
-    username, password = "wizard-admin", "wizard admin password 1"
-    user_password = "alice password 1234"
     with app.app_context():
         upgrade()
-        create_admin(username, "wizard-admin@example.com", password)
+        create_admin(WIZARD_ADMIN[0], "wizard-admin@example.com", WIZARD_ADMIN[1])
         seed_example_companion()
         set_total(WIZARD_LICENSES)
-        add_local_user("alice", "alice@example.com", user_password, display_name="Alice Smith")
-    with serving(app) as url:
-        yield WizardServer(url, username, password, root / "portal.db", user_password)
+        add_local_user("alice", "alice@example.com", WIZARD_USER_PASSWORD,
+                       display_name="Alice Smith")
+    return app

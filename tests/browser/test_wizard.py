@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from portal.settings.companion import EXAMPLE_CHECKSUM, EXAMPLE_COMPONENT, EXAMPLE_DOWNLOAD_URL
 from tests.browser.conftest import WIZARD_LICENSES
-from tests.qr import decode_qr
+from tests.support.qr import decode_qr
 
 pytestmark = pytest.mark.browser
 
@@ -79,26 +79,20 @@ def _assert_no_blocked_scripts(log):
     assert [m for m in log if m.startswith("pageerror")] == []
 
 
-def _swap(page, action):
-    """Do something that makes htmx re-render the wizard, and wait for the new form."""
-    page.locator("#qr-code-form").evaluate("form => { form.dataset.stale = '1'; }")
-    action()
-    expect(page.locator("#qr-code-form[data-stale]")).to_have_count(0)
-    # settled: htmx copies the old form's classes (htmx-request) onto the new one for a moment
-    expect(page.locator("#qr-code-form:not(.htmx-settling):not(.htmx-request)")).to_have_count(1)
-
-
 def _choose(page, name):
-    """Pick a radio button or tick a checkbox by its visible label; it re-renders the wizard."""
-    control = page.get_by_label(name, exact=True)
-    if not control.is_checked():
-        _swap(page, control.check)
+    """Pick a radio button or tick a checkbox by its visible label (no request: CSS shows the
+    fields that go with it)."""
+    page.get_by_label(name, exact=True).check()
 
 
 def _select_security(page, name):
-    select = page.get_by_label("Security Type", exact=True)
-    if select.locator("option:checked").inner_text() != name:
-        _swap(page, lambda: select.select_option(label=name))
+    page.get_by_label("Security Type", exact=True).select_option(label=name)
+
+
+def _refused_save(page):
+    """Press Save on a form that will be refused, and wait for its error summary."""
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#error-summary")).to_be_focused()
 
 
 def _fill_wizard(page, *, option="Self Service Portal", user=None, lang=None, usage=None,
@@ -221,7 +215,7 @@ def test_automatic_path_by_visible_names_shows_the_otp_that_the_qr_carries(
     _choose(page, "Define OTP")
     expect(page.get_by_label("OTP validity (hours)")).to_be_visible()
     _choose(page, "Unlimited")
-    expect(page.get_by_label("OTP validity (hours)")).to_have_count(0)
+    expect(page.get_by_label("OTP validity (hours)")).to_be_hidden()
     expect(page.get_by_label("User", exact=True)).to_have_value("alice")
     page.screenshot(path=artifacts / "wizard-auto-wifi-1280.png", full_page=True)
     public_id = _save(page)
@@ -312,7 +306,7 @@ def test_saved_qr_decodes_to_exactly_the_android_extras_for(page, log, option, n
     _assert_no_blocked_scripts(log)
 
 
-# --- htmx swaps without a reload -----------------------------------------------------------------
+# --- choices show and hide fields without a request ---------------------------------------------
 
 def _mark(page):
     page.evaluate("window.__marker = 1")
@@ -322,52 +316,77 @@ def _still_same_document(page) -> bool:
     return page.evaluate("window.__marker") == 1
 
 
-def test_choosing_automatic_provisioning_swaps_in_user_type_without_a_reload(page, log):
+@pytest.fixture
+def requests(page) -> list[str]:
+    """The requests the page sends from now on (method and URL)."""
+    sent = []
+
+    def note(request):
+        sent.append(f"{request.method} {request.url}")
+    page.on("request", note)
+    yield sent
+    page.remove_listener("request", note)
+
+
+def test_choosing_automatic_provisioning_shows_user_type_without_a_request(page, log, requests):
     page.goto("/admin/devices/pending/new")
-    expect(page.get_by_role("group", name="User Type")).to_have_count(0)
+    expect(page.get_by_role("group", name="User Type")).to_be_hidden()
     _mark(page)
+    requests.clear()
 
     _choose(page, "Automatic Provisioning")
 
     expect(page.get_by_role("group", name="User Type")).to_be_visible()
     expect(page.get_by_label("Usage Count")).to_be_visible()
     expect(page.get_by_label("Define OTP")).to_be_visible()
-    assert _still_same_document(page)
+    expect(page.locator("#auto-note")).to_be_visible()
+    expect(page.locator("#ssp-note")).to_be_hidden()
     _choose(page, "Self Service Portal")
-    expect(page.get_by_role("group", name="User Type")).to_have_count(0)
-    assert _still_same_document(page)
+    expect(page.get_by_role("group", name="User Type")).to_be_hidden()
+    assert _still_same_document(page) and requests == []
     _assert_no_blocked_scripts(log)
 
 
-def test_choosing_mobile_data_swaps_out_wifi_and_explains_sim_and_android_13(page, log):
+def test_choosing_mobile_data_hides_wifi_and_explains_sim_and_android_13(page, log, requests):
     page.goto("/admin/devices/pending/new")
     expect(page.get_by_label("SSID")).to_be_visible()
     page.get_by_label("Localization").select_option(label=ITALIAN)
     _mark(page)
+    requests.clear()
 
     _choose(page, "Mobile data")
 
-    expect(page.get_by_label("SSID")).to_have_count(0)
-    expect(page.get_by_label("Security Type")).to_have_count(0)
+    expect(page.get_by_label("SSID")).to_be_hidden()
+    expect(page.get_by_label("Security Type")).to_be_hidden()
     note = page.locator("#mobile-data-note")
     expect(note).to_contain_text("SIM or eSIM")
     expect(note).to_contain_text("Android 13")
     expect(page.get_by_label("Localization")).to_have_value("it")
-    assert _still_same_document(page)
+    assert _still_same_document(page) and requests == []
     _assert_no_blocked_scripts(log)
 
 
-def test_ticking_define_otp_swaps_in_unlimited_and_validity_hours(page, log):
+def test_security_type_none_hides_the_password(page, log):
+    page.goto("/admin/devices/pending/new")
+    _select_security(page, "None")
+    expect(page.get_by_label("Password", exact=True)).to_be_hidden()
+    _select_security(page, "WEP")
+    expect(page.get_by_label("Password", exact=True)).to_be_visible()
+    _assert_no_blocked_scripts(log)
+
+
+def test_ticking_define_otp_shows_unlimited_and_validity_hours(page, log, requests):
     page.goto("/admin/devices/pending/new")
     _choose(page, "Automatic Provisioning")
-    expect(page.get_by_label("Unlimited")).to_have_count(0)
+    expect(page.get_by_label("Unlimited")).to_be_hidden()
     _mark(page)
+    requests.clear()
 
     _choose(page, "Define OTP")
 
     expect(page.get_by_label("Unlimited")).to_be_visible()
     expect(page.get_by_label("OTP validity (hours)")).to_be_visible()
-    assert _still_same_document(page)
+    assert _still_same_document(page) and requests == []
     _assert_no_blocked_scripts(log)
 
 
@@ -387,9 +406,10 @@ def test_choosing_ldap_without_a_directory_says_where_to_set_it_up_and_save_refu
         "href", "/admin/settings/sign-in")
     page.get_by_label("SSID").fill("Office")
     page.get_by_label("Password", exact=True).fill("office password")
-    _swap(page, page.get_by_role("button", name="Save").click)
-    expect(page.locator("#username-field .error")).to_contain_text("No directory is configured")
+    _refused_save(page)
+    expect(page.locator("#ldap_user-field .error")).to_contain_text("No directory is configured")
     expect(page.get_by_label("SSID")).to_have_value("Office")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("office password")
     assert _still_same_document(page)
     assert _qr_count(server) == before
     _assert_no_blocked_scripts([m for m in log if "status of 422" not in m])
@@ -417,6 +437,9 @@ INVALID = {
         {"option": "Automatic Provisioning", "user": "nobody", "usage": "1"}, "username",
         "No local user is named 'nobody'."),
 }
+# The label of each _fill_wizard() argument, and how to read the value typed back.
+TYPED = {"lang": "Localization", "ssid": "SSID", "password": "Password", "user": "User",
+         "usage": "Usage Count", "alternative": "Alternative address"}
 
 
 @pytest.mark.parametrize("case", INVALID)
@@ -429,33 +452,29 @@ def test_bad_input_shows_its_error_next_to_the_field_keeps_values_and_saves_noth
     _fill_wizard(page, **choices)
     _mark(page)
 
-    _swap(page, page.get_by_role("button", name="Save").click)
+    _refused_save(page)
 
     expect(page.locator(f"#{field}-field .error")).to_contain_text(message)
     expect(page.locator(".field-invalid, fieldset.field-invalid")).to_have_count(1)
     expect(page.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_label("Localization")).to_have_value("de-CH")
-    expect(page.get_by_label("SSID")).to_have_value(choices["ssid"])
-    expect(page.get_by_label("Password", exact=True)).to_have_value(choices["password"])
-    if "user" in choices:
-        expect(page.get_by_label("User", exact=True)).to_have_value(choices["user"])
-        expect(page.get_by_label("Usage Count")).to_have_value(choices["usage"])
-    if "alternative" in choices:
-        expect(page.get_by_label("Alternative address", exact=True)).to_have_value(
-            choices["alternative"])
+    expect(page.locator("#error-summary").get_by_role("link")).to_have_attribute(
+        "href", f"#{field}")
+    typed = {TYPED[name]: value for name, value in choices.items() if name in TYPED}
+    assert len(typed) >= 3  # what was typed is all still there, password included
+    typed["Localization"] = "de-CH"  # the select's value for GERMAN_SWISS
+    for label, value in typed.items():
+        expect(page.get_by_label(label, exact=True)).to_have_value(value)
     assert _still_same_document(page) and page.url.endswith("/admin/devices/pending/new")
     assert (_qr_count(server), server.scalar("SELECT count(*) FROM pending_enrollments")) == before
-    if case == "usage-count-above-remaining":
-        # "Saving…" fades out (200 ms) once htmx has settled the new form
-        expect(page.locator(".actions .htmx-indicator")).to_have_css("opacity", "0")
-        page.screenshot(path=artifacts / "wizard-validation-error-1280.png", full_page=True)
+    # "Saving…" fades out (200 ms) once htmx has settled the answer
+    expect(page.locator(".actions .htmx-indicator")).to_have_css("opacity", "0")
+    page.screenshot(path=artifacts / f"wizard-validation-error-{case}-1280.png", full_page=True)
     _assert_no_blocked_scripts([m for m in log if "status of 422" not in m])
 
 
 # --- JavaScript off: plain form posts ------------------------------------------------------------
 
-def test_without_javascript_update_form_and_save_post_plainly_and_redirect_to_the_review(
-        browser, server):
+def test_without_javascript_choices_show_their_fields_and_save_posts_plainly(browser, server):
     context = browser.new_context(base_url=server.url, java_script_enabled=False)
     context.set_default_timeout(5000)
     try:
@@ -464,14 +483,22 @@ def test_without_javascript_update_form_and_save_post_plainly_and_redirect_to_th
         _sign_in(page, server.username, server.password)
         page.get_by_role("link", name="Advanced QR-Code Provisioning").click()
         assert page.evaluate("typeof window.htmx") == "undefined"
+        expect(page.get_by_role("group", name="User Type")).to_be_hidden()
         page.get_by_label("Automatic Provisioning").check()
-        expect(page.get_by_role("group", name="User Type")).to_have_count(0)
+        expect(page.get_by_role("group", name="User Type")).to_be_visible()  # CSS alone
+        expect(page.get_by_role("button", name="Update form")).to_have_count(0)
 
-        page.get_by_role("button", name="Update form").click()
-
-        expect(page.get_by_role("group", name="User Type")).to_be_visible()
         page.get_by_label("User", exact=True).fill("alice")
         page.get_by_label("SSID").fill("No Script")
+        page.get_by_label("Password", exact=True).fill("short")
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.get_by_role("button", name="Save").click()
+        assert posted.value.status == 422
+        expect(page.locator("#error-summary")).to_be_focused()
+        expect(page.locator("#wifi_password-error")).to_contain_text("8–63")
+        expect(page.get_by_label("SSID")).to_have_value("No Script")
+        expect(page.get_by_label("Password", exact=True)).to_have_value("")  # not echoed…
+        expect(page.locator("#wifi_password-field")).to_contain_text("type it again")  # …said
         page.get_by_label("Password", exact=True).fill("no script pass")
         with page.expect_response(lambda r: r.request.method == "POST") as posted:
             page.get_by_role("button", name="Save").click()
@@ -480,6 +507,7 @@ def test_without_javascript_update_form_and_save_post_plainly_and_redirect_to_th
         expect(page.locator("#qr-image")).to_be_visible()
         payload = _png(page)
         assert payload[PREFIX + "PROVISIONING_WIFI_SSID"] == "No Script"
+        assert payload[PREFIX + "PROVISIONING_WIFI_PASSWORD"] == "no script pass"
         assert payload[EXTRAS]["user"] == "alice"
     finally:
         context.close()

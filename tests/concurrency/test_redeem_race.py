@@ -50,14 +50,14 @@ class Portal(CommittedSession):
     def create_qr_code(self, option: str, usage_count: int | None = None) -> dict:
         """A QR code as an admin saves it; its qr_id and, for `auto`, the OTP from its payload."""
         from portal.accounts.models import PortalUser
-        from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code, payload_text
+        from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
 
         def create():
             user = db.session.get(PortalUser, self.user_id) if option == "auto" else None
             qr_code = create_qr_code(QrCodeRequest(
                 option=option, lang="en", network="mobile", user=user, usage_count=usage_count),
                 created_by=None, server_url=self.app.config["PORTAL_PUBLIC_URL"])
-            extras = json.loads(payload_text(qr_code))[EXTRAS]
+            extras = json.loads(qr_code.payload_text())[EXTRAS]
             return {"id": qr_code.id, "qr_id": extras["qr_id"], "otp": extras.get("otp")}
         return self._run(create)
 

@@ -2,7 +2,7 @@
 the PNG inline and attached (decoded back to the exact payload), and no secret in the text."""
 import pytest
 
-from portal.provisioning.qr_codes import payload_text, view_otp
+from portal.provisioning.qr_codes import view_otp
 from portal import vault
 from portal.settings.localizations import add_localization
 from tests.mail.conftest import SENDER, outbox_rows
@@ -81,7 +81,7 @@ def test_the_message_has_both_parts_steps_expiry_and_the_png_inline_and_attached
     assert f'src="cid:{cid}"' in html
     (attachment,) = list(msg.iter_attachments())
     assert attachment.get_filename() == f"qr-code-{qr.public_id}.png"
-    payload = payload_text(qr)
+    payload = qr.payload_text()
     assert decode_qr(inline.get_content()) == payload
     assert decode_qr(attachment.get_content()) == payload
 

@@ -10,7 +10,7 @@ from portal.audit.models import AuditEvent
 from portal.mail.models import OutboxMessage, SmtpSettings
 from tests.conftest import csrf_token_from
 from tests.mail.conftest import SMTP_PASSWORD, SMTP_USER, outbox_rows
-from tests.mail.smtp_sink import free_port
+from tests.support.smtp_sink import free_port
 
 MAIL = "/admin/settings/mail"
 TEST = "/admin/settings/mail/test"

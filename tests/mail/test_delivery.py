@@ -161,7 +161,7 @@ def test_implicit_tls_with_authentication(db, app, tls_files, deliver, make_qr_c
     finally:
         sink.stop()
     assert decode_qr(list(msg.iter_attachments())[0].get_content()) == \
-        __import__("portal.provisioning.qr_codes", fromlist=["x"]).payload_text(qr)
+        qr.payload_text()
 
 
 def test_settings_saved_in_the_console_win_over_the_environment(

@@ -1,4 +1,5 @@
 """create_qr_code: one transaction for the QR, its pending enrollments, licenses and mail."""
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -6,13 +7,16 @@ import pytest
 import sqlalchemy as sa
 
 from portal import vault
+from portal.accounts.models import PortalUser
 from portal.android.qr import qr_version
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import PendingEnrollment, QrCode
+from portal.errors import DomainError
 from portal.licensing.seats import figures
 from portal.mail.models import OutboxMessage
 from portal.otp import matches
-from portal.provisioning.qr_codes import ProvisioningError, payload_text, view_otp
+from portal.provisioning.qr_codes import (ProvisioningError, QrCodeRequest, create_qr_code,
+                                          validate_request, view_otp)
 
 P = "android.app.extra."
 
@@ -67,8 +71,9 @@ def test_every_problem_is_reported_at_once_by_field(make_qr_code):
     with pytest.raises(ProvisioningError) as error:
         make_qr_code("auto", user=None, lang="xx-Nope", wifi_ssid="x" * 33, wifi_password="short",
                      alternative_email="not-an-address", usage_count=0)
-    assert {"user", "lang", "wifi_ssid", "wifi_password", "alternative_email",
+    assert {"username", "lang", "wifi_ssid", "wifi_password", "alternative_email",
             "usage_count"} <= set(error.value.errors)
+    assert set(error.value.errors) <= {field.name for field in dataclasses.fields(QrCodeRequest)}
 
 
 def test_unknown_localization_is_refused(make_qr_code):
@@ -77,35 +82,70 @@ def test_unknown_localization_is_refused(make_qr_code):
     assert "Localizations" in error.value.errors["lang"]
 
 
-def test_without_a_companion_the_error_points_to_its_settings(db, make_user):
+def test_without_a_companion_the_error_is_about_the_companion_and_names_no_screen(db,
+                                                                                  make_user):
     from portal.licensing.seats import set_total
-    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
     from portal.settings.models import CompanionSettings
     db.session.execute(sa.delete(CompanionSettings))
     set_total(5)
     with pytest.raises(ProvisioningError) as error:
         create_qr_code(QrCodeRequest(option="ssp", lang="en", network="mobile"),
                        created_by=None, server_url="https://portal.test")
-    assert "Admin → Companion" in error.value.errors["companion"]
+    assert error.value.errors == {"companion": "The Companion is not configured yet."}
+    assert isinstance(error.value, DomainError)  # one shape for every refusal
+
+
+def test_a_picked_directory_user_is_recorded_even_when_the_qr_is_refused(db, make_qr_code):
+    from portal.accounts.directory import pick_token
+    from portal.directory.ldap import DirectoryUser
+    token = pick_token(DirectoryUser(directory_id="guid-1", username="dora",
+                                     display_name="Dora Dir", email="dora@example.org", dn="uid=dora"))
+    with pytest.raises(ProvisioningError) as error:
+        make_qr_code("auto", user=None, ldap_user=token, usage_count=0)
+    assert set(error.value.errors) == {"usage_count"}
+    dora = db.session.scalar(sa.select(PortalUser).where(PortalUser.username == "dora"))
+    assert (dora.source, dora.directory_id) == ("ldap", "guid-1")
+    qr = make_qr_code("auto", user=None, ldap_user=token, usage_count=1)
+    assert qr.user_id == dora.id
+
+
+def test_a_forged_directory_user_token_is_refused_on_its_field(db, make_qr_code):
+    with pytest.raises(ProvisioningError) as error:
+        make_qr_code("auto", user=None, ldap_user="forged.token")
+    assert "Search the directory" in error.value.errors["ldap_user"]
+    assert count(db, PortalUser) == 0
+
+
+def test_validate_request_reports_without_writing(db, make_qr_code, make_user):
+    from portal.accounts.directory import pick_token
+    from portal.directory.ldap import DirectoryUser
+    make_qr_code("ssp")  # a Companion and licenses
+    token = pick_token(DirectoryUser(directory_id="guid-2", username="eve",
+                                     display_name="Eve", email=None, dn="uid=eve"))
+    request = QrCodeRequest(option="auto", lang="en", network="mobile", ldap_user=token,
+                            usage_count=0, otp_validity=0)
+    errors = validate_request(request, server_url="https://portal.test")
+    assert set(errors) == {"usage_count", "otp_validity"}
+    assert count(db, PortalUser) == 0 and not db.session.new
 
 
 def test_payload_is_frozen_encrypted_and_decodes_to_the_settings(db, make_qr_code):
     qr = make_qr_code("auto", lang="de-CH", usage_count=2, wifi_hidden=True)
     stored = db.session.scalar(sa.select(QrCode.payload_enc).where(QrCode.id == qr.id))
     assert "correct-horse" not in stored and "Corp-WLAN" not in stored
-    payload = json.loads(payload_text(qr))
+    payload = json.loads(qr.payload_text())
     extras = payload[P + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"]
     assert payload[P + "PROVISIONING_LOCALE"] == "de_CH"
     assert payload[P + "PROVISIONING_WIFI_HIDDEN"] is True
     assert extras["qr_id"] == qr.public_id and extras["option"] == "auto"
     assert extras["server_url"] == "https://portal.test" and extras["lang"] == "de-CH"
     assert matches(extras["otp"], qr.otp_hash)
-    assert qr.qr_version == qr_version(payload_text(qr))
+    assert qr.qr_version == qr_version(qr.payload_text())
 
 
 def test_otp_is_stored_encrypted_and_as_a_keyed_hash_only(db, make_qr_code):
     qr = make_qr_code("auto")
-    otp = json.loads(payload_text(qr))[P + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"]["otp"]
+    otp = json.loads(qr.payload_text())[P + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"]["otp"]
     row = db.session.execute(sa.select(QrCode.otp_enc, QrCode.otp_hash)
                              .where(QrCode.id == qr.id)).one()
     assert otp not in row.otp_enc and otp != row.otp_hash
@@ -176,7 +216,7 @@ def test_self_service_mails_only_the_alternative_address(db, make_qr_code, make_
 def test_mobile_data_qr_stores_no_wifi_settings(db, make_qr_code):
     qr = make_qr_code("ssp", network="mobile", wifi_ssid="ignored", wifi_security="WPA")
     assert (qr.wifi_ssid, qr.wifi_security, qr.wifi_password_enc) == (None, None, None)
-    payload = json.loads(payload_text(qr))
+    payload = json.loads(qr.payload_text())
     assert payload[P + "PROVISIONING_USE_MOBILE_DATA"] is True
     assert not [key for key in payload if "WIFI" in key]
 

@@ -153,10 +153,10 @@ def _admin_signs_in_and_sets_up_directories(admin, form, known_secrets):
 def _admin_creates_qr_codes(admin, found, known_secrets, ldap_server):
     """A directory search with administrative credentials, then one QR code of each option."""
     token = admin.token("/admin/devices/pending/new")
-    search = admin("POST", "/admin/devices/pending/new/form", 200, data={
-        "csrf_token": token, "option": "auto", "user_type": "ldap", "username": "alice",
+    search = admin("POST", "/admin/devices/pending/new/directory-users", 200, data={
+        "csrf_token": token, "option": "auto", "user_type": "ldap", "ldap_query": "alice",
         "ldap_bind": ldap_server.admin_dn, "ldap_password": known_secrets["LDAP search password"],
-        "ldap_search": "1", "lang": "en", "network": "mobile"})
+        "lang": "en", "network": "mobile"})
     assert "Alice Example" in search.text
     created = admin("POST", "/admin/devices/pending", 303, data={
         "csrf_token": token, "option": "auto", "user_type": "local", "username": USER,

@@ -11,7 +11,7 @@ from portal.database import db
 from portal.enrollment.models import Device
 from portal.enrollment.pending import revoke_qr_code
 from portal.licensing.seats import figures, set_total
-from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code, payload_text
+from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
 from portal.settings.companion import seed_example_companion
 from tests.support.live import live_app, serving
 
@@ -32,7 +32,7 @@ def make_png(portal, tmp_path, **request) -> tuple[str, str]:
     with portal.app_context():
         qr = create_qr_code(QrCodeRequest(**request), created_by=None, server_url=portal.url)
         path = tmp_path / f"{qr.public_id}.png"
-        path.write_bytes(render_png(payload_text(qr)))
+        path.write_bytes(render_png(qr.payload_text()))
         return str(path), qr.public_id
 
 

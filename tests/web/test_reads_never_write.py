@@ -123,18 +123,21 @@ def _wizard_data(client, **values) -> dict:
             "usage_count": "1", **values}
 
 
-@pytest.mark.parametrize("url, extra, status", [
-    ("/admin/devices/pending/new/form", {}, 200),                # htmx: a choice changed
-    ("/admin/devices/pending", {"refresh": "1"}, 200),           # the same without JavaScript
-    ("/admin/devices/pending", {"usage_count": "0"}, 422),       # Save refused by the form
-], ids=["choice", "no-JavaScript refresh", "refused save"])
-def test_a_wizard_re_render_writes_nothing(db, admin_client, make_qr_code, url, extra, status):
+@pytest.mark.parametrize("url, extra, headers, status", [
+    # (a choice made in the wizard sends no request at all: tests/browser/test_wizard*.py)
+    ("/admin/devices/pending/new/directory-users", {"user_type": "ldap", "ldap_query": "al"},
+     HX, 200),                                                   # Search directory
+    ("/admin/devices/pending", {"usage_count": "0"}, HX, 422),   # Save refused by the form
+    ("/admin/devices/pending", {"usage_count": "0"}, {}, 422),   # the same without JavaScript
+], ids=["directory search", "refused save", "refused save without JavaScript"])
+def test_a_wizard_re_render_writes_nothing(db, admin_client, make_qr_code, url, extra, headers,
+                                           status):
     qr = make_qr_code("auto", licenses=20, usage_count=2, otp_validity=1)
     data = _wizard_data(admin_client, **extra)
     expire_otp(db, qr)  # after the GET that fetched the CSRF token
 
     with writes(db.engine) as seen:
-        response = admin_client.post(url, data=data, headers=HX)
+        response = admin_client.post(url, data=data, headers=headers)
 
     assert response.status_code == status
     assert seen == []
