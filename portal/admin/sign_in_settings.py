@@ -8,6 +8,7 @@ from portal.accounts.decorators import admin_required
 from portal.admin import bp
 from portal.admin.sign_in_forms import SignInSettingsForm
 from portal.settings import sign_in
+from portal.vocabulary import UserSource
 from portal.web.forms import show_errors
 from portal.web.htmx import render, saved
 from portal.web.urls import azure_callback_url
@@ -57,10 +58,10 @@ def _test(kind: str):
 @bp.post("/settings/sign-in/test-ldap")
 @admin_required
 def test_ldap_connection():
-    return _test("ldap")
+    return _test(UserSource.LDAP)
 
 
 @bp.post("/settings/sign-in/test-azure")
 @admin_required
 def test_azure_connection():
-    return _test("azure")
+    return _test(UserSource.AZURE)

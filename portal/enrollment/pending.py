@@ -106,6 +106,6 @@ def pending_counts(qr_code: QrCode) -> dict[str, int]:
     rows = db.session.execute(
         sa.select(PendingEnrollment.state, sa.func.count())
         .where(PendingEnrollment.qr_code_id == qr_code.id).group_by(PendingEnrollment.state))
-    counts = {"pending": 0, "used": 0, "expired": 0, "revoked": 0}
+    counts = {state.value: 0 for state in PendingState}
     counts.update({state: count for state, count in rows})
     return counts

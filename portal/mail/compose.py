@@ -17,6 +17,7 @@ from portal.enrollment.models import QrCode
 from portal.i18n import DEFAULT, supported_language
 from portal.mail.models import OutboxMessage
 from portal.mail.server import envelope_address
+from portal.vocabulary import EnrollmentOption, NetworkType
 
 mail_domain = Domain(domain="mail")
 PNG_BOX_SIZE = 6  # pixels a module: a version-19 code is then about 550 px wide
@@ -104,11 +105,11 @@ def _context(message: OutboxMessage, qr_code: QrCode, lang: str, cid: str,
         intro = _("An administrator has prepared a QR code to set up a company device. This "
                   "address was given to be notified.")
     network = _("The device joins the Wi-Fi network “%(ssid)s” by itself.",
-                ssid=qr_code.wifi_ssid) if qr_code.network == "wifi" \
+                ssid=qr_code.wifi_ssid) if qr_code.network == NetworkType.WIFI \
         else _("The device uses mobile data: keep the SIM or eSIM in it.")
     companion = _("Follow the Companion app: it installs itself, enrolls the device for "
                   "%(name)s without any typing, and finishes the setup.", name=name) \
-        if qr_code.option == "auto" else \
+        if qr_code.option == EnrollmentOption.AUTO else \
         _("Follow the Companion app: it installs itself, asks you to sign in with your "
           "company account and to press Start, and finishes the setup.")
     steps = [_("Switch on the new or factory-reset device and stay on the welcome screen."),
@@ -124,7 +125,7 @@ def _context(message: OutboxMessage, qr_code: QrCode, lang: str, cid: str,
 
 def _validity(qr_code: QrCode, lang: str) -> str:
     _ = mail_domain.gettext
-    if qr_code.option != "auto":
+    if qr_code.option != EnrollmentOption.AUTO:
         return _("The QR code can be used until an administrator revokes it.")
     devices = mail_domain.ngettext("The QR code can set up %(num)d device.",
                                    "The QR code can set up up to %(num)d devices.",

@@ -8,6 +8,7 @@ from portal.database import db, utcnow
 from portal.enrollment.models import QrCode
 from portal.errors import DomainError
 from portal.mail.models import STATUSES, OutboxMessage
+from portal.vocabulary import EnrollmentOption
 
 
 def N_(text: str) -> str:
@@ -28,7 +29,7 @@ def recipients_for(qr_code: QrCode, user: PortalUser | None) -> list[tuple[str, 
     """(kind, address) pairs, PRODUCT.md §2: Automatic Provisioning mails every admin marked
     Mail recipient, the user when asked; both options mail the alternative address."""
     recipients = []
-    if qr_code.option == "auto":
+    if qr_code.option == EnrollmentOption.AUTO:
         admins = db.session.scalars(sa.select(AdminUser.email).where(
             AdminUser.mail_recipient.is_(True), AdminUser.active.is_(True)))
         recipients += [("qr_to_admin", email) for email in admins]

@@ -13,6 +13,7 @@ from portal.selfservice import bp
 from portal.selfservice.sign_in import (load_qr_code, refusal_message, start_session,
                                         signed_in_user)
 from portal.settings import sign_in as sign_in_settings
+from portal.vocabulary import UserSource
 from portal.web.urls import azure_callback_url
 
 
@@ -27,7 +28,7 @@ def azure_start():
     if signed_in_user(qr_code) is not None:
         return redirect(url_for("selfservice.start", qr_id=qr_code.public_id))
     methods = sign_in_settings.current()
-    if "azure" not in methods.enabled:
+    if UserSource.AZURE not in methods.enabled:
         return redirect(url_for("selfservice.index", qr_id=qr_code.public_id))
     try:
         auth_uri, flow = begin_sign_in(methods.azure, azure_callback_url())
@@ -46,7 +47,7 @@ def azure_callback():
                                message=refusal_message("expired")), 400
     qr_code = load_qr_code(qr_id)
     methods = sign_in_settings.current()
-    if "azure" not in methods.enabled or flow is None:
+    if UserSource.AZURE not in methods.enabled or flow is None:
         return _failed(qr_code, "expired", 400)
     params = request.args.to_dict()
     address = client_address()

@@ -4,12 +4,14 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Length
 
+from portal.vocabulary import UserSource
+
 
 class SignInForm(FlaskForm):
     """User name and password, for a Local or an Active Directory account."""
 
-    method = RadioField(_l("Account"), choices=[("ldap", _l("Company account (Active Directory)")),
-                                               ("local", _l("Local account"))],
+    method = RadioField(_l("Account"), choices=[(UserSource.LDAP, _l("Company account (Active Directory)")),
+                                               (UserSource.LOCAL, _l("Local account"))],
                         validate_choice=False)
     username = StringField(_l("User name"), validators=[
         DataRequired(_l("Enter your user name.")),

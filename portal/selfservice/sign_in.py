@@ -13,8 +13,9 @@ from portal.i18n import use_language
 from portal.selfservice import bp
 from portal.selfservice.forms import SignInForm, StartForm
 from portal.settings import sign_in as sign_in_settings
+from portal.vocabulary import UserSource
 
-PASSWORD_METHODS = ("ldap", "local")
+PASSWORD_METHODS = (UserSource.LDAP, UserSource.LOCAL)
 
 
 def refusal_message(code: str) -> str:
@@ -116,7 +117,7 @@ def sign_in():
         return _page(qr_code, form, status=422)
     address = client_address()
     try:
-        if method == "local":
+        if method == UserSource.LOCAL:
             user = authenticate_local_user(form.username.data, form.password.data,
                                            client_address=address)
             if user is None:

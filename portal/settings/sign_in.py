@@ -20,11 +20,13 @@ from portal.directory.azure import AzureConfig
 from portal.directory.ldap import LdapConfig
 from portal.settings.models import LDAP_SECURITY, LDAP_USER_ATTRIBUTES, SignInSettings
 from portal.settings.errors import SettingsError
+from portal.vocabulary import UserSource
 
 log = logging.getLogger(__name__)
 
-METHODS = ("local", "ldap", "azure")
-METHOD_NAMES = {"local": "Local", "ldap": "Active Directory", "azure": "Azure AD"}
+METHODS = tuple(UserSource)  # the sign-in methods are the sources of end users
+METHOD_NAMES = {UserSource.LOCAL: "Local", UserSource.LDAP: "Active Directory",
+                UserSource.AZURE: "Azure AD"}
 
 
 class SignInSettingsError(SettingsError):
@@ -68,9 +70,10 @@ class SignInMethods:
     @property
     def enabled(self) -> list[str]:
         """The methods an end user is offered, in the order of the sign-in page."""
-        return [method for method, on in (("local", self.local_enabled),
-                                           ("ldap", self.ldap_enabled and self.ldap),
-                                           ("azure", self.azure_enabled and self.azure)) if on]
+        return [method for method, on in ((UserSource.LOCAL, self.local_enabled),
+                                           (UserSource.LDAP, self.ldap_enabled and self.ldap),
+                                           (UserSource.AZURE, self.azure_enabled and self.azure))
+                if on]
 
 
 def _environment_values() -> tuple[SignInValues, str | None, str | None]:
@@ -260,7 +263,7 @@ def try_connection(kind: str, values: SignInValues, *, actor: str) -> list[ldap.
               if name.startswith(kind)}
     if errors:
         checks = [ldap.Check("Settings", False, " ".join(errors.values()))]
-    elif kind == "ldap":
+    elif kind == UserSource.LDAP:
         checks = ldap.test_connection(ldap_config(values, password))
     else:
         checks = azure.test_connection(azure_config(values, secret))
