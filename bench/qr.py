@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.qr [--repeat 21]
 
-Renders the contract's typical automatic Wi-Fi payload (the one tests/provisioning/test_qr.py
+Renders the contract's typical automatic Wi-Fi payload (the one tests/android/test_qr.py
 checks: quick-start Companion, 12-character qr_id and OTP, WPA; about 850 bytes, version 23)
 with portal.android.qr. Cold is the first render of a payload the process has not drawn
 yet: each sample gets a fresh qr_id and OTP of the same length, so the symbol is built, masked

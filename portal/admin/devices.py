@@ -29,8 +29,6 @@ def devices():
 def pending():
     search = SearchForm(request.args)
     query = search.q.data if search.validate() else ""
-    # First: expiring due OTPs ends the transaction, which would expire the rows loaded
-    # before it and reload each of them, one query per row.
     figures = current_figures()
     page = keyset(qr_code_keys(query), ORDER, request.args, PAGE_SIZE, scalars=False,
                   total=None if query else qr_code_total())

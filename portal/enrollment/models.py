@@ -162,6 +162,22 @@ class PendingEnrollment(db.Model):
     qr_code: so.Mapped["QrCode"] = so.relationship()  # noqa: F821
     device: so.Mapped[Device | None] = so.relationship()
 
+    @property
+    def current_state(self) -> str:
+        """The state as of now: a pending enrollment whose OTP has expired shows as expired
+        before the expiry is written (by `flask pending expire` or the next verb; a page
+        never writes)."""
+        if self.state == PendingState.PENDING and self.expires_at is not None \
+                and self.expires_at < utcnow():
+            return PendingState.EXPIRED
+        return self.state
+
+    @classmethod
+    def current_state_at(cls, now: datetime) -> sa.ColumnElement[str]:
+        """current_state in SQL, for counting by state."""
+        return sa.case((sa.and_(cls.state == PendingState.PENDING, cls.expires_at < now),
+                        PendingState.EXPIRED.value), else_=cls.state)
+
 
 class EnrollmentTicket(db.Model):
     """The one-time ticket the Self Service Portal hands to the Companion (15 minutes)."""

@@ -102,10 +102,11 @@ def pending_enrollments(qr_code: QrCode) -> sa.Select:
 
 
 def pending_counts(qr_code: QrCode) -> dict[str, int]:
-    """How many of the QR's pending enrollments are in each state."""
+    """How many of the QR's pending enrollments are in each state, as of now."""
+    state = PendingEnrollment.current_state_at(utcnow())
     rows = db.session.execute(
-        sa.select(PendingEnrollment.state, sa.func.count())
-        .where(PendingEnrollment.qr_code_id == qr_code.id).group_by(PendingEnrollment.state))
+        sa.select(state, sa.func.count())
+        .where(PendingEnrollment.qr_code_id == qr_code.id).group_by(state))
     counts = {state.value: 0 for state in PendingState}
     counts.update({state: count for state, count in rows})
     return counts

@@ -7,7 +7,7 @@ enrollments only.
 import sqlalchemy as sa
 
 from portal.accounts.models import PortalUser
-from portal.database import db
+from portal.database import db, utcnow
 from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.provisioning import search
 from portal.vocabulary import PendingState
@@ -81,12 +81,13 @@ def qr_code_rows(keys) -> list[tuple]:
 
 
 def state_counts(qr_code_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
-    """{qr_code_id: (pending, used, expired, revoked)} for these QR codes only, read from
-    the (qr_code_id, state) index."""
+    """{qr_code_id: (pending, used, expired, revoked)} as of now for these QR codes only, read
+    from the (qr_code_id, state) index."""
+    state = PendingEnrollment.current_state_at(utcnow())
     rows = db.session.execute(
-        sa.select(PendingEnrollment.qr_code_id, PendingEnrollment.state, sa.func.count())
+        sa.select(PendingEnrollment.qr_code_id, state, sa.func.count())
         .where(PendingEnrollment.qr_code_id.in_(qr_code_ids))
-        .group_by(PendingEnrollment.qr_code_id, PendingEnrollment.state))
+        .group_by(PendingEnrollment.qr_code_id, state))
     counts: dict[int, dict[str, int]] = {}
     for qr_code_id, state, count in rows:
         counts.setdefault(qr_code_id, {})[state] = count

@@ -89,6 +89,22 @@ def test_license_figures_shown_to_admins_count_expired_otps_as_free_without_writ
     assert expiry_events(db) == 1
 
 
+def test_counts_and_rows_show_an_expired_otp_as_expired_before_it_is_written(db, make_qr_code):
+    from portal.provisioning.listing import state_counts
+    qr = make_qr_code("auto", licenses=5, usage_count=3, otp_validity=1)
+    use_one(db, qr)
+    let_otp_expire(db, qr)
+
+    assert pending_counts(qr) == {"pending": 0, "used": 1, "expired": 2, "revoked": 0}
+    assert state_counts([qr.id]) == {qr.id: (0, 1, 2, 0)}
+    rows = db.session.scalars(sa.select(PendingEnrollment)
+                              .where(PendingEnrollment.qr_code_id == qr.id)).all()
+    assert sorted(row.current_state for row in rows) == ["expired", "expired", "used"]
+    assert states(db, qr) == ["pending", "pending", "used"]  # nothing written
+    expire_due()
+    assert pending_counts(qr) == {"pending": 0, "used": 1, "expired": 2, "revoked": 0}
+
+
 def test_license_figures_count_only_reservations_whose_otp_has_expired(db, make_qr_code):
     due = make_qr_code("auto", licenses=10, usage_count=2, otp_validity=1)
     make_qr_code("auto", usage_count=3, otp_validity=1)  # valid for another hour
