@@ -28,6 +28,7 @@ from portal.audit.log import record
 from portal.audit.models import AuditEvent
 from portal.database import db, utcnow
 from portal.enrollment.models import Device, PendingEnrollment, QrCode
+from portal.errors import DomainError
 from portal.licensing.models import LicensePool
 from portal.provisioning.qr_codes import MAX_USAGE_COUNT
 from portal.settings import companion, localizations, otp_policy
@@ -54,8 +55,8 @@ _REFUSALS = [("invalid_credentials", 50), ("usage_exhausted", 12), ("expired", 1
              ("zero_touch_conflict", 6)]
 
 
-class DemoDataError(ValueError):
-    pass
+class DemoDataError(DomainError):
+    """The sizes asked for cannot go together; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from portal.android.wifi import validate_wifi
+from portal.errors import DomainError
 from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType
 
 PREFIX = "android.app.extra."
@@ -32,12 +33,8 @@ SHA256_BYTES = 32
 SHA1_BYTES = 20
 
 
-class PayloadError(ValueError):
+class PayloadError(DomainError):
     """The settings cannot make a payload Android accepts; .errors maps field to message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ import sqlalchemy.orm  # noqa: F401  (joinedload)
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment.models import PendingEnrollment, QrCode
+from portal.errors import DomainError
 from portal.licensing import seats
 from portal.vocabulary import PendingState
 
 
-class AlreadyRevoked(ValueError):
-    pass
+class AlreadyRevoked(DomainError):
+    """The QR code was revoked before (by another admin, or a second click)."""
 
 
 def _end_pending(where, state: PendingState, now: datetime) -> int:

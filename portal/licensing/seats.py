@@ -5,11 +5,12 @@ import sqlalchemy as sa
 
 from portal.audit.log import record
 from portal.database import db
+from portal.errors import DomainError
 from portal.licensing.models import LicensePool
 
 
-class LicenseError(ValueError):
-    pass
+class LicenseError(DomainError):
+    """The license total cannot be set so; the message says why."""
 
 
 @dataclass(frozen=True)
