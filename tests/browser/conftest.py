@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 from flask_migrate import upgrade
 
 from config import TestConfig
@@ -156,3 +157,23 @@ def wizard_app(root: Path):
         add_local_user("alice", "alice@example.com", WIZARD_USER_PASSWORD,
                        display_name="Alice Smith")
     return app
+
+
+def sign_in(page, username, password):
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def signed_in_context(browser, server, *, timeout=5000, width=1280, height=800, **options):
+    """A browser context on `server`, signed in as its admin (as a person does, through the
+    sign-in page), and the page that did it."""
+    context = browser.new_context(base_url=server.url,
+                                  viewport={"width": width, "height": height}, **options)
+    context.set_default_timeout(timeout)
+    page = context.new_page()
+    page.goto("/admin/login")
+    sign_in(page, server.username, server.password)
+    if options.get("java_script_enabled", True):
+        expect(page.get_by_role("heading", name="Pending")).to_be_visible()
+    return context, page

@@ -4,17 +4,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FIGURES
+from tests.browser.conftest import FIGURES, sign_in
 
 pytestmark = pytest.mark.browser
 
 CSP_VIOLATION = re.compile(r"Content Security Policy|Refused to", re.IGNORECASE)
-
-
-def _sign_in(page, username, password):
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _assert_clean(console):
@@ -28,7 +22,7 @@ def admin_cookies(browser, live_server) -> list:
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     page.goto("/admin/login")
-    _sign_in(page, live_server.username, live_server.password)
+    sign_in(page, live_server.username, live_server.password)
     expect(page.get_by_role("heading", name="Pending")).to_be_visible()
     cookies = context.cookies()
     context.close()
@@ -50,7 +44,7 @@ def test_anonymous_admin_signs_in_and_lands_on_pending_with_figures(page, consol
         r"/admin/login\?next=(/|%2F)admin(/|%2F)devices(/|%2F)pending$"))
     page.screenshot(path=artifacts / "sign-in-1280x800.png")
 
-    _sign_in(page, live_server.username, live_server.password)
+    sign_in(page, live_server.username, live_server.password)
 
     expect(page).to_have_url(re.compile(r"/admin/devices/pending$"))
     expect(page.get_by_role("heading", name="Pending")).to_be_visible()
@@ -149,7 +143,7 @@ def test_wrong_password_is_shown_under_the_form_with_the_user_name_kept(page, co
                                                                         live_server):
     page.goto("/admin/login")
 
-    _sign_in(page, live_server.username, "not the password")
+    sign_in(page, live_server.username, "not the password")
 
     expect(page.get_by_text("The user name or the password is wrong.")).to_be_visible()
     expect(page.get_by_label("User name")).to_have_value(live_server.username)

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.settings.companion import EXAMPLE_CHECKSUM, EXAMPLE_COMPONENT, EXAMPLE_DOWNLOAD_URL
-from tests.browser.conftest import WIZARD_LICENSES
+from tests.browser.conftest import WIZARD_LICENSES, signed_in_context
 from tests.support.qr import decode_qr
 
 pytestmark = pytest.mark.browser
@@ -26,13 +26,7 @@ ITALIAN = "Italian (it)"
 
 @pytest.fixture(scope="module")
 def admin_context(browser, wizard_server):
-    context = browser.new_context(base_url=wizard_server.url, accept_downloads=True,
-                                  viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(5000)
-    page = context.new_page()
-    page.goto("/admin/login")
-    _sign_in(page, wizard_server.username, wizard_server.password)
-    expect(page.get_by_role("heading", name="Pending")).to_be_visible()
+    context, _ = signed_in_context(browser, wizard_server, accept_downloads=True)
     yield context
     context.close()
 
@@ -67,12 +61,6 @@ def server(wizard_server):
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def _sign_in(page, username, password):
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
 
 def _assert_no_blocked_scripts(log):
     assert [m for m in log if BLOCKED.search(m)] == []
@@ -475,12 +463,8 @@ def test_bad_input_shows_its_error_next_to_the_field_keeps_values_and_saves_noth
 # --- JavaScript off: plain form posts ------------------------------------------------------------
 
 def test_without_javascript_choices_show_their_fields_and_save_posts_plainly(browser, server):
-    context = browser.new_context(base_url=server.url, java_script_enabled=False)
-    context.set_default_timeout(5000)
+    context, page = signed_in_context(browser, server, java_script_enabled=False)
     try:
-        page = context.new_page()
-        page.goto("/admin/login")
-        _sign_in(page, server.username, server.password)
         page.get_by_role("link", name="Advanced QR-Code Provisioning").click()
         assert page.evaluate("typeof window.htmx") == "undefined"
         expect(page.get_by_role("group", name="User Type")).to_be_hidden()

@@ -5,8 +5,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import WizardServer, wizard_app
-from tests.browser.test_wizard import EXTRAS, PREFIX, REVIEW_URL, _png, _sign_in
+from tests.browser.conftest import WizardServer, signed_in_context, wizard_app
+from tests.browser.test_wizard import EXTRAS, PREFIX, REVIEW_URL, _png
 from tests.support.live import serving
 
 pytestmark = pytest.mark.browser
@@ -49,13 +49,7 @@ def slow_server(tmp_path_factory, ldap_server):
 
 @pytest.fixture
 def page(browser, slow_server):
-    context = browser.new_context(base_url=slow_server.url,
-                                  viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(8000)
-    page = context.new_page()
-    page.goto("/admin/login")
-    _sign_in(page, slow_server.username, slow_server.password)
-    expect(page.get_by_role("heading", name="Pending")).to_be_visible()
+    context, page = signed_in_context(browser, slow_server, timeout=8000, height=900)
     page.goto("/admin/devices/pending/new")
     yield page
     context.close()
