@@ -50,18 +50,21 @@ def register(app: Flask) -> None:
 @click.option("--email", required=True, help="The admin's email address.")
 @click.option("--password", help="At least 8 characters. Prompted for when left out.")
 @click.option("--mail-recipient", is_flag=True, help="Receives every automatic QR code by mail.")
+@click.option("--role", type=click.Choice(["administrator", "helpdesk"]), default="administrator",
+              show_default=True, help="Helpdesk: devices, pending enrollments and QR codes only.")
 @_database_errors
-def create_admin_command(username, email, password, mail_recipient):
+def create_admin_command(username, email, password, mail_recipient, role):
     """Create an admin of the Management Console."""
     from portal.accounts.admins import create_admin
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
                                 default="", show_default=False)
     try:
-        admin = create_admin(username, email, password, mail_recipient=mail_recipient)
+        admin = create_admin(username, email, password, mail_recipient=mail_recipient, role=role)
     except AccountError as exc:
         _fail(exc.message)
     click.echo(f"Created admin '{admin.username}'"
+               + (", role Helpdesk" if admin.role == "helpdesk" else "")
                + (" (mail recipient)." if admin.mail_recipient else "."))
 
 

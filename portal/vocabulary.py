@@ -44,3 +44,8 @@ class PendingState(StrEnum):
     USED = "used"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+
+class AdminRole(StrEnum):
+    ADMINISTRATOR = "administrator"  # everything
+    HELPDESK = "helpdesk"            # devices, pending enrollments, QR codes; no Admin settings

@@ -151,10 +151,11 @@ def post_form(client, url: str, *, page: str | None = None, headers: dict | None
 def make_admin(db):
     from portal.accounts.admins import create_admin
 
-    def make(username=None, password=ADMIN_PASSWORD, email=None, mail_recipient=False):
+    def make(username=None, password=ADMIN_PASSWORD, email=None, mail_recipient=False,
+             role="administrator"):
         username = username or f"admin{secrets.token_hex(3)}"
         return create_admin(username, email or f"{username}@example.com", password,
-                            mail_recipient=mail_recipient)
+                            mail_recipient=mail_recipient, role=role)
     return make
 
 
@@ -184,6 +185,12 @@ def _signed_in(client, admin):
 @pytest.fixture
 def admin_client(client, make_admin):
     return _signed_in(client, make_admin())
+
+
+@pytest.fixture
+def helpdesk_client(app, db, make_admin):
+    """A Helpdesk admin's browser: devices, pending enrollments and QR codes only."""
+    return _signed_in(app.test_client(), make_admin(role="helpdesk"))
 
 
 @pytest.fixture

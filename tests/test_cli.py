@@ -67,12 +67,13 @@ def _assert_one_audit_event(db, action) -> AuditEvent:
 
 # create-admin ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("flag, recipient, message", [
-    ([], False, "Created admin 'alice'."),
-    (["--mail-recipient"], True, "Created admin 'alice' (mail recipient)."),
+@pytest.mark.parametrize("flag, recipient, role, message", [
+    ([], False, "administrator", "Created admin 'alice'."),
+    (["--mail-recipient"], True, "administrator", "Created admin 'alice' (mail recipient)."),
+    (["--role", "helpdesk"], False, "helpdesk", "Created admin 'alice', role Helpdesk."),
 ])
 def test_create_admin_stores_an_argon2_hash_the_recipient_flag_and_one_clean_audit_event(
-        run, db, flag, recipient, message):
+        run, db, flag, recipient, role, message):
     result = run("create-admin", "alice", "--email", "Alice@Example.com",
                  "--password", PASSWORD, *flag)
 
@@ -81,10 +82,11 @@ def test_create_admin_stores_an_argon2_hash_the_recipient_flag_and_one_clean_aud
     admin = db.session.scalar(sa.select(AdminUser).where(AdminUser.username == "alice"))
     assert admin.email == "Alice@example.com"
     assert admin.mail_recipient is recipient
+    assert admin.role == role
     assert admin.password_hash.startswith("$argon2id$")
     assert admin.check_password(PASSWORD)
     event = _assert_one_audit_event(db, "admin.create")
-    assert event.details == {"mail_recipient": recipient}
+    assert event.details == {"mail_recipient": recipient, "role": role}
 
 
 def test_create_admin_prompts_for_the_password_when_it_is_left_out(run, db):

@@ -9,22 +9,27 @@ from portal.accounts.passwords import verify_password
 from portal.accounts.validation import check_email, check_password, check_username
 from portal.audit.log import record
 from portal.database import db, utcnow
+from portal.vocabulary import AdminRole
 
 
 def create_admin(username: str, email: str, password: str, *, mail_recipient: bool = False,
-                 created_by: str = "operator") -> AdminUser:
+                 role: str = AdminRole.ADMINISTRATOR, created_by: str = "operator",
+                 actor_type: str = "operator") -> AdminUser:
     """Create and commit an admin; raises AccountError (nothing written) on bad input."""
     username, email = check_username(username), check_email(email)
     check_password(password)
+    if role not in tuple(AdminRole):
+        raise AccountError({"role": "Choose the role: Administrator or Helpdesk."})
     exists = db.session.scalar(sa.select(AdminUser.id).where(
         sa.func.lower(AdminUser.username) == username.lower()))
     if exists:
         raise AccountError({"username": f"An admin named '{username}' already exists."})
-    admin = AdminUser(username=username, email=email, mail_recipient=mail_recipient)
+    admin = AdminUser(username=username, email=email, mail_recipient=mail_recipient,
+                      role=AdminRole(role))
     admin.set_password(password)
     db.session.add(admin)
-    record("admin.create", actor_type="operator", actor=created_by, target=username,
-           mail_recipient=mail_recipient)
+    record("admin.create", actor_type=actor_type, actor=created_by, target=username,
+           mail_recipient=mail_recipient, role=str(role))
     try:
         db.session.commit()
     except sa.exc.IntegrityError:

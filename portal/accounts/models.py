@@ -7,9 +7,10 @@ from flask_login import UserMixin
 
 from portal.accounts.passwords import hash_password, verify_password
 from portal.database import UTCDateTime, db, utcnow
-from portal.vocabulary import UserSource
+from portal.vocabulary import AdminRole, UserSource
 
 USER_SOURCES = tuple(UserSource)
+ADMIN_ROLES = tuple(AdminRole)
 SEARCH_KEY = "lower(username || ' ' || coalesce(display_name, '') || ' ' || coalesce(email, ''))"
 
 
@@ -17,10 +18,13 @@ class AdminUser(UserMixin, db.Model):
     __tablename__ = "admin_users"
     __table_args__ = (
         sa.CheckConstraint("length(username) >= 1", name="username_not_empty"),
+        sa.CheckConstraint("role IN ('administrator', 'helpdesk')", name="role_known"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     username: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    role: so.Mapped[str] = so.mapped_column(sa.String(16), default=AdminRole.ADMINISTRATOR,
+                                            server_default=AdminRole.ADMINISTRATOR.value)
     email: so.Mapped[str] = so.mapped_column(sa.String(254))
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
     mail_recipient: so.Mapped[bool] = so.mapped_column(default=False)
@@ -30,6 +34,13 @@ class AdminUser(UserMixin, db.Model):
     # Part of the id in the session cookie; sign-out counts it up, and every session cookie
     # issued before (copied, or still open in another browser) stops working.
     session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    # Two-step sign-in (TOTP, RFC 6238): the shared secret, encrypted; set when turned on.
+    totp_secret_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    totp_enabled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.role == AdminRole.ADMINISTRATOR
 
     @property
     def is_active(self) -> bool:
@@ -47,6 +58,19 @@ class AdminUser(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<AdminUser {self.username}>"
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for the TOTP step; only its hash is kept."""
+
+    __tablename__ = "admin_recovery_codes"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    admin_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    code_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
 class PortalUser(db.Model):

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.audit.listing import ORDER, OUTCOMES, AuditFilters, events, known_actions
 from portal.web.forms import strip
@@ -46,7 +46,7 @@ class AuditFilterForm(FlaskForm):
 
 
 @bp.get("/audit")
-@admin_required
+@administrator_required
 def audit_log():
     form = AuditFilterForm(request.args)
     actions = known_actions()

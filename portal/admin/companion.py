@@ -1,7 +1,7 @@
 """Admin → Companion: the app the QR codes install and the scheme of its enrollment link."""
 from flask_login import current_user
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.settings_forms import CompanionForm
 from portal.settings import companion
@@ -29,7 +29,7 @@ def _context(form):
 
 
 @bp.route("/settings/companion", methods=["GET", "POST"])
-@admin_required
+@administrator_required
 def companion_settings():
     form = _form()
     if form.validate_on_submit():

@@ -2,7 +2,7 @@
 from flask import abort, render_template, url_for
 from flask_login import current_user
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm
 from portal.admin.settings_forms import LocalizationForm
@@ -20,13 +20,13 @@ def _context(form=None):
 
 
 @bp.get("/settings/localizations")
-@admin_required
+@administrator_required
 def localizations():
     return render(T + "localizations.html", T + "_localization_table.html", **_context())
 
 
 @bp.post("/settings/localizations")
-@admin_required
+@administrator_required
 def add_localization():
     form = LocalizationForm()
     if form.validate_on_submit():
@@ -43,7 +43,7 @@ def add_localization():
 
 
 @bp.get("/settings/localizations/<tag>/delete")
-@admin_required
+@administrator_required
 def confirm_delete_localization(tag):
     localization = localization_list.find(tag)
     if localization is None or localization.builtin:
@@ -58,7 +58,7 @@ def confirm_delete_localization(tag):
 
 
 @bp.post("/settings/localizations/<tag>/delete")
-@admin_required
+@administrator_required
 def delete_localization(tag):
     try:
         localization_list.delete_localization(tag, actor=current_user.username)

@@ -4,7 +4,7 @@ from dataclasses import asdict
 from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import admin_required, administrator_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm
 from portal.admin.mail_forms import MailSettingsForm, OutboxFilterForm
@@ -34,7 +34,7 @@ def _settings_context(form, **extra):
 
 
 @bp.route("/settings/mail", methods=["GET", "POST"])
-@admin_required
+@administrator_required
 def mail_settings():
     form = _settings_form()
     if form.validate_on_submit():
@@ -55,7 +55,7 @@ def mail_settings():
 
 
 @bp.post("/settings/mail/test")
-@admin_required
+@administrator_required
 def send_test_mail():
     """Send a test mail with the values in the form (typed password, else the stored one),
     without saving them, and show each step of the conversation."""
@@ -80,7 +80,7 @@ def _outbox_context():
 
 
 @bp.get("/outbox")
-@admin_required
+@administrator_required
 def outbox():
     return render(T + "outbox.html", T + "_outbox_table.html", **_outbox_context())
 

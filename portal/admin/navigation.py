@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from flask import request
 
+from portal.accounts.decorators import may_open
 from portal.admin import bp
 
 
@@ -44,6 +45,18 @@ def section_for(path: str) -> Section:
     return next((section for section in MENU if screen in section.screens), DEVICES)
 
 
+def visible_menu() -> tuple[Section, ...]:
+    """The menu as the signed-in admin may use it: only the pages their role opens, each
+    section linking to its first such page, and no section left empty."""
+    menu = []
+    for section in MENU:
+        pages = tuple(page for page in section.pages if may_open(page.endpoint))
+        if pages:
+            endpoint = section.endpoint if may_open(section.endpoint) else pages[0].endpoint
+            menu.append(Section(section.title, endpoint, section.screens, pages))
+    return tuple(menu)
+
+
 @bp.context_processor
 def navigation() -> dict:
-    return {"menu": MENU, "active_section": section_for(request.path)}
+    return {"menu": visible_menu(), "active_section": section_for(request.path)}

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 from flask_login import current_user
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.sign_in_forms import SignInSettingsForm
 from portal.settings import sign_in
@@ -26,7 +26,7 @@ def _context(form, **extra):
 
 
 @bp.route("/settings/sign-in", methods=["GET", "POST"])
-@admin_required
+@administrator_required
 def sign_in_settings():
     form = _form()
     if form.validate_on_submit():
@@ -56,12 +56,12 @@ def _test(kind: str):
 
 
 @bp.post("/settings/sign-in/test-ldap")
-@admin_required
+@administrator_required
 def test_ldap_connection():
     return _test(UserSource.LDAP)
 
 
 @bp.post("/settings/sign-in/test-azure")
-@admin_required
+@administrator_required
 def test_azure_connection():
     return _test(UserSource.AZURE)

@@ -1,7 +1,7 @@
 """Admin → Self Service Portal: the OTP defaults (length, characters, validity)."""
 from flask_login import current_user
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.settings_forms import OtpPolicyForm
 from portal.settings import otp_policy
@@ -17,7 +17,7 @@ def _context(form, policy):
 
 
 @bp.route("/settings/self-service-portal", methods=["GET", "POST"])
-@admin_required
+@administrator_required
 def ssp_settings():
     policy = otp_policy.current()
     form = OtpPolicyForm(data={"length": policy.length, "alphabet": policy.alphabet,

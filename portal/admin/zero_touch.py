@@ -3,7 +3,7 @@ from flask import current_app, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm
 from portal.admin.settings_forms import ZeroTouchSearchForm, ZeroTouchUploadForm
@@ -28,13 +28,13 @@ def _context(upload_form=None, **extra):
 
 
 @bp.get("/settings/zero-touch")
-@admin_required
+@administrator_required
 def zero_touch():
     return render(T + "zero_touch.html", T + "_zero_touch_table.html", **_context())
 
 
 @bp.post("/settings/zero-touch/upload")
-@admin_required
+@administrator_required
 def upload_zero_touch():
     form = ZeroTouchUploadForm()
     if not form.validate_on_submit():
@@ -78,7 +78,7 @@ def request_too_large(error):
 
 
 @bp.get("/settings/zero-touch/<int:entry_id>/delete")
-@admin_required
+@administrator_required
 def confirm_delete_zero_touch_entry(entry_id):
     entry = db.get_or_404(ZeroTouchEntry, entry_id)
     kind = "IMEI" if entry.kind == "imei" else "serial number"
@@ -91,7 +91,7 @@ def confirm_delete_zero_touch_entry(entry_id):
 
 
 @bp.post("/settings/zero-touch/<int:entry_id>/delete")
-@admin_required
+@administrator_required
 def delete_zero_touch_entry(entry_id):
     try:
         identifier = zero_touch_list.delete_entry(entry_id, actor=current_user.username)

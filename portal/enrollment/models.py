@@ -53,6 +53,8 @@ class QrCode(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     public_id: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    # An optional name the admin gives the QR code, to tell it apart ("Library tablets").
+    name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     option: so.Mapped[str] = so.mapped_column(sa.String(4))
     lang: so.Mapped[str] = so.mapped_column(sa.String(35))
     network: so.Mapped[str] = so.mapped_column(sa.String(6))
@@ -132,6 +134,10 @@ class Device(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
                                                        onupdate=utcnow)
     enrolled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The last request the device itself made (redeem, status, provisioning-complete).
+    last_contact_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    retired_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("admin_users.id"))
 
     qr_code: so.Mapped["QrCode"] = so.relationship()  # noqa: F821
     user: so.Mapped["PortalUser"] = so.relationship()  # noqa: F821

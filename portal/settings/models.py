@@ -98,6 +98,9 @@ class SignInSettings(db.Model):
     azure_authority: so.Mapped[str | None] = so.mapped_column(sa.String(2048))
     azure_client_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     azure_client_secret_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # Every admin must sign in with a second step (TOTP); set by an Administrator.
+    admin_totp_required: so.Mapped[bool] = so.mapped_column(default=False,
+                                                            server_default=sa.false())
 
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
                                                        onupdate=utcnow)

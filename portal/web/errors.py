@@ -32,20 +32,21 @@ def _audience() -> Audience | None:
 
 
 def register(app: Flask) -> None:
-    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(CSRFError, _http_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
 
 
-def _csrf_error(error: CSRFError):
+def _http_error(error: HTTPException):  # CSRFError too: it is a 400
     if audience := _audience():
         return audience.http_error(error)
-    return render_template("errors/csrf.html"), 400
+    return default_http_error(error)
 
 
-def _http_error(error: HTTPException):
-    if audience := _audience():
-        return audience.http_error(error)
+def default_http_error(error: HTTPException):
+    """The plain HTML error page, for an audience that adds nothing of its own to this one."""
+    if isinstance(error, CSRFError):
+        return render_template("errors/csrf.html"), 400
     response = error.get_response()
     response.content_type = "text/html; charset=utf-8"
     template = f"errors/{error.code}.html" if error.code in (403, 404, 429) else \
