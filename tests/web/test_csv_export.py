@@ -30,7 +30,7 @@ def test_the_response_streams_every_row_as_a_csv_attachment(app):
     with app.test_request_context():
         response = csv_response("devices.csv", ("serial", "n"), rows())
         assert produced == []  # nothing read before the body is sent
-        body = b"".join(response.response).decode()
+        body = response.get_data(as_text=True)
 
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == 'attachment; filename="devices.csv"'
