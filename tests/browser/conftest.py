@@ -41,6 +41,9 @@ class LiveServer:
     password: str
 
 
+HELPDESK = ("browser-helpdesk", "browser helpdesk password 1")  # a Helpdesk admin of live_server
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("live-portal")
@@ -49,6 +52,7 @@ def live_server(tmp_path_factory):
     with app.app_context():
         upgrade()
         create_admin(admin.username, "browser-admin@example.com", admin.password)
+        create_admin(HELPDESK[0], "browser-helpdesk@example.com", HELPDESK[1], role="helpdesk")
         _seed(qr_codes=26)
     with serving(app) as url:
         yield LiveServer(url, admin.username, admin.password)
