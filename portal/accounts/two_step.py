@@ -7,7 +7,6 @@ earlier one is refused, so a code seen over someone's shoulder cannot be used ag
 import io
 import secrets
 import time
-from datetime import datetime
 
 import pyotp
 import qrcode
@@ -190,7 +189,3 @@ def verify_sign_in(admin: AdminUser, answer: str, *, client_address: str | None 
     admin.last_login_at = utcnow()
     db.session.commit()
     return True
-
-
-def enabled_at(admin: AdminUser) -> datetime | None:
-    return admin.totp_enabled_at
