@@ -333,3 +333,14 @@ def test_long_details_are_truncated_with_the_whole_text_as_title(admin_client, d
     html = admin_client.get(AUDIT + "?actor=long-details").get_data(as_text=True)
     assert 'title="reason=' + "x" * 300 + '"' in html and "x" * 130 not in html.split(
         'title="')[0]
+
+
+def test_filtered_with_htmx_the_messages_come_out_of_band_beside_their_fields(
+        admin_htmx_client, db):
+    body = admin_htmx_client.get(
+        AUDIT + "?since=2099-03-02&until=2099-03-01").get_data(as_text=True)
+
+    assert body.startswith('<div id="audit-table"') and 'name="until"' not in body
+    assert '<span class="error" id="until-error" hx-swap-oob="true">The To date must not be ' \
+           'before the From date.</span>' in body
+    assert '<span class="error" id="since-error" hx-swap-oob="true"></span>' in body
