@@ -57,11 +57,41 @@ def events(filters: AuditFilters) -> sa.Select:
 def starts_with(column, prefix: str) -> sa.ColumnElement[bool]:
     """lower(column) starts with the prefix, lower-cased: a condition its prefix index reads.
 
-    PostgreSQL reads LIKE 'prefix%' from an index with text_pattern_ops. SQLite uses an index
-    for LIKE only on a plain column, so it is asked for the range [prefix, next prefix) of
-    the expression instead; its lower() knows only ASCII, so only ASCII is lowered here."""
+    When one value alone starts so (an actor's whole name, most often: the table links to
+    it), the condition is that value, whose index range is already in keyset order; three
+    index seeks tell (one value, none below it, none above it). Several values need their
+    rows sorted."""
     lowered = sa.func.lower(column)
-    if db.session.get_bind().dialect.name == "postgresql":
+    condition = _prefix_range(lowered, prefix)
+    found = db.session.scalar(sa.select(lowered).where(condition).limit(1))
+    if found is None:
+        return condition
+    for other in _around(lowered, prefix, condition, found):
+        if db.session.scalar(sa.select(sa.literal(1)).where(other).limit(1)):
+            return condition
+    return lowered == found
+
+
+def _around(lowered, prefix: str, condition, found: str) -> tuple:
+    """The prefix's values below `found` and above it, each as one index range."""
+    if _is_postgresql():  # text_pattern_ops compares with ~<~ and ~>~
+        return (sa.and_(condition, lowered.op("~<~", is_comparison=True)(found)),
+                sa.and_(condition, lowered.op("~>~", is_comparison=True)(found)))
+    following = _following(prefix.translate(_ASCII_LOWER))
+    above = lowered > found
+    return (sa.and_(lowered >= prefix.translate(_ASCII_LOWER), lowered < found),
+            above if following is None else sa.and_(above, lowered < following))
+
+
+def _is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _prefix_range(lowered, prefix: str) -> sa.ColumnElement[bool]:
+    """PostgreSQL reads LIKE 'prefix%' from an index with text_pattern_ops. SQLite uses an
+    index for LIKE only on a plain column, so it is asked for the range [prefix, next prefix)
+    of the expression instead; its lower() knows only ASCII, so only ASCII is lowered here."""
+    if _is_postgresql():
         escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return lowered.like(escaped + "%", escape="\\")
     prefix = prefix.translate(_ASCII_LOWER)

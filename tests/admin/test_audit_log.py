@@ -344,3 +344,25 @@ def test_filtered_with_htmx_the_messages_come_out_of_band_beside_their_fields(
     assert '<span class="error" id="until-error" hx-swap-oob="true">The To date must not be ' \
            'before the From date.</span>' in body
     assert '<span class="error" id="since-error" hx-swap-oob="true"></span>' in body
+
+
+def test_a_prefix_of_one_actor_reads_its_index_in_keyset_order(db):
+    """One value alone matches: an index range already in order (no sort); several: a range."""
+    import sqlalchemy as sa
+    from portal.audit.listing import AuditFilters, ORDER, events
+    if db.session.get_bind().dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL was measured by hand")
+    for actor in ("Plan-Alice", "plan-alice", "plan-bob"):
+        add_event(db, actor=actor)
+
+    def plan(prefix):
+        statement = events(AuditFilters(actor=prefix)).order_by(
+            *(column.desc() for column in ORDER)).limit(51)
+        compiled = statement.compile(db.session.get_bind(),
+                                     compile_kwargs={"literal_binds": True})
+        return " ".join(row[-1] for row in db.session.execute(
+            sa.text(f"EXPLAIN QUERY PLAN {compiled}")))
+
+    assert plan("PLAN-A") == "SEARCH audit_events USING INDEX ix_audit_events_actor_prefix " \
+                             "(<expr>=?)"
+    assert "ix_audit_events_actor_prefix (<expr>>? AND <expr><?)" in plan("plan-")
