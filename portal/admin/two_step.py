@@ -162,8 +162,19 @@ def _account(admin, off_form, renew_form, status=200):
                            remaining=two_step.remaining_recovery_codes(admin)), status
 
 
+def _own_key() -> str:
+    return f"admin-confirm:{getattr(current_user, 'id', '')}"
+
+
+# A stolen session must not try passwords here faster than at the sign-in.
+_confirm_limit = limiter.shared_limit(lambda: current_app.config["ADMIN_LOGIN_LIMIT"],
+                                      scope="admin-confirm", key_func=_own_key,
+                                      deduct_when=_failed)
+
+
 @bp.post("/account/two-step/off")
 @admin_required
+@_confirm_limit
 def turn_off_two_step():
     admin, form = current_user._get_current_object(), ConfirmForm()
     if sign_in.admin_totp_required():
@@ -183,6 +194,7 @@ def turn_off_two_step():
 
 @bp.post("/account/two-step/recovery-codes")
 @admin_required
+@_confirm_limit
 def new_recovery_codes():
     admin, form = current_user._get_current_object(), ConfirmForm(prefix="renew")
     if form.validate_on_submit():

@@ -379,3 +379,40 @@ def test_requiring_it_keeps_the_sign_in_methods_from_the_environment(app, db, ma
     from portal.settings import sign_in as settings
     methods = settings.current()
     assert methods.source == "saved" and methods.values.ldap_url == "ldaps://dc.example.org"
+
+
+@pytest.mark.parametrize("config_overrides", [{"ADMIN_LOGIN_LIMIT": "3 per minute"}],
+                         indirect=True)
+def test_wrong_passwords_to_turn_off_or_renew_are_throttled_too(on):
+    client, admin, secret, _ = on
+    sign_in(client, admin.username)
+    enter_code(client, later(secret))
+    statuses = [post_form(client, PAGE + "/off", page=PAGE, confirmation="wrong").status_code
+                for _ in range(2)]
+    statuses.append(post_form(client, PAGE + "/recovery-codes", page=PAGE,
+                              **{"renew-confirmation": "wrong"}).status_code)
+
+    assert statuses == [422] * 3
+    assert post_form(client, PAGE + "/off", page=PAGE,
+                     confirmation=ADMIN_PASSWORD).status_code == 429
+
+
+def test_a_too_long_confirmation_is_refused_beside_the_field(on, db):
+    client, admin, secret, _ = on
+    sign_in(client, admin.username)
+    enter_code(client, later(secret))
+
+    response = post_form(client, PAGE + "/off", page=PAGE, confirmation="x" * 2000)
+
+    assert response.status_code == 422
+    assert re.search(r'id="confirmation-error">This is not your password\.',
+                     response.get_data(as_text=True))
+    db.session.refresh(admin)
+    assert admin.totp_secret_enc is not None
+
+
+def test_recovery_codes_and_the_key_are_never_cached(admin_client):
+    assert admin_client.get(PAGE).headers["Cache-Control"] == "no-store"
+    secret = secret_on(admin_client.get(PAGE).get_data(as_text=True))
+    response = post_form(admin_client, PAGE, code=pyotp.TOTP(secret).now())
+    assert response.headers["Cache-Control"] == "no-store"
