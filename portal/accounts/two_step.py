@@ -152,9 +152,16 @@ def _check_password_or_code(admin: AdminUser, answer: str) -> None:
 def turn_off(admin: AdminUser, answer: str, *, client_address: str | None = None) -> None:
     """Turn two-step sign-in off, confirmed by the admin's password or a current code."""
     _check_password_or_code(admin, answer)
+    reset(admin, actor=admin.username, client_address=client_address)
+
+
+def reset(admin: AdminUser, *, actor: str, actor_type: str = "admin",
+          client_address: str | None = None) -> None:
+    """Two-step sign-in off for the admin, without asking: for an admin who lost both the
+    phone and the recovery codes (by an Administrator or `flask`). Audited; commits."""
     admin.totp_secret_enc = admin.totp_enabled_at = admin.totp_last_step = None
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.admin_id == admin.id))
-    record("admin.totp_off", actor_type="admin", actor=admin.username, target=admin.username,
+    record("admin.totp_off", actor_type=actor_type, actor=actor, target=admin.username,
            client_address=client_address)
     db.session.commit()
 

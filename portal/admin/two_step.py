@@ -100,8 +100,8 @@ def sign_in_code():
         return redirect(url_for("admin.pending"))  # signed in already
     admin = _pending_admin()
     if admin is None:
-        session.pop(PENDING, None)
-        flash("Sign in again: the code was not typed within 5 minutes.", "error")
+        if session.pop(PENDING, None):
+            flash("Sign in again: the code was not typed within 5 minutes.", "error")
         return redirect(url_for("admin.login"), 303 if request.method == "POST" else 302)
     if not two_step.is_on(admin):
         return _set_up(admin, at_sign_in=True)

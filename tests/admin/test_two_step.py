@@ -416,3 +416,15 @@ def test_recovery_codes_and_the_key_are_never_cached(admin_client):
     secret = secret_on(admin_client.get(PAGE).get_data(as_text=True))
     response = post_form(admin_client, PAGE, code=pyotp.TOTP(secret).now())
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_reset_turns_it_off_for_an_admin_who_lost_the_phone_and_the_codes(on, db):
+    from portal.accounts import two_step
+    client, admin, _, _ = on
+
+    two_step.reset(admin, actor="operator", actor_type="operator")
+
+    assert sign_in(client, admin.username).headers["Location"] == PENDING
+    event = events(db, "admin.totp_off")[-1]
+    assert (event.actor_type, event.actor, event.target) == ("operator", "operator",
+                                                             admin.username)
