@@ -428,3 +428,16 @@ def test_reset_turns_it_off_for_an_admin_who_lost_the_phone_and_the_codes(on, db
     event = events(db, "admin.totp_off")[-1]
     assert (event.actor_type, event.actor, event.target) == ("operator", "operator",
                                                              admin.username)
+
+
+def test_check_code_accepts_a_step_once_and_never_an_earlier_one(on, db):
+    from portal.accounts import two_step
+    _, admin, secret, _ = on
+    now = time.time() + 300  # after the step spent when it was turned on
+    totp = pyotp.TOTP(secret)
+
+    assert two_step.check_code(admin, totp.at(now), now=now)
+    assert not two_step.check_code(admin, totp.at(now), now=now)
+    assert not two_step.check_code(admin, totp.at(now - 30), now=now)  # in the window, older
+    assert two_step.check_code(admin, totp.at(now + 30), now=now)
+    assert not two_step.check_code(admin, "12 34 5", now=now)
