@@ -62,10 +62,11 @@ def test_turn_on_sign_out_and_sign_in_with_the_code(page, console, artifacts):
     sign_in(page, *ADMIN)
     expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/admin/login/code$"))
-    page.get_by_role("textbox", name="Code").fill("000000" if totp.now() != "000000" else "111111")
+    code = page.get_by_role("textbox", name="Code")
+    code.fill("000000" if totp.now() != "000000" else "111111")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("This code is wrong or was used already")).to_be_visible()
-    page.get_by_role("textbox", name="Code").fill(totp.at(time.time() + 30))  # now's code was spent
+    code.fill(totp.at(time.time() + 30))  # the code of now was spent turning it on
     page.get_by_role("button", name="Sign in").click()
 
     expect(page.get_by_role("heading", name="Pending")).to_be_visible()
