@@ -149,9 +149,12 @@ CSV_HEADER = ("Time (UTC)", "Action", "Outcome", "Code", "Actor type", "Actor",
 
 def csv_rows(filters: AuditFilters, batch: int = 1000):
     """The filtered log, newest first, as CSV rows; read in batches, never all at once."""
-    statement = events(filters).order_by(*(column.desc() for column in ORDER))
-    for event in db.session.scalars(statement.execution_options(yield_per=batch)):
-        yield (event.occurred_at, event.action, event.outcome, event.code, event.actor_type,
-               event.actor, event.target, event.serial_number, event.client_address,
-               json.dumps(event.details, ensure_ascii=False, sort_keys=True)
-               if event.details else "")
+    columns = (AuditEvent.occurred_at, AuditEvent.action, AuditEvent.outcome, AuditEvent.code,
+               AuditEvent.actor_type, AuditEvent.actor, AuditEvent.target,
+               AuditEvent.serial_number, AuditEvent.client_address, AuditEvent.details)
+    statement = events(filters).with_only_columns(*columns).order_by(
+        *(column.desc() for column in ORDER))
+    for row in db.session.execute(statement.execution_options(yield_per=batch)):
+        *values, details = row
+        yield (*values, json.dumps(details, ensure_ascii=False, sort_keys=True)
+               if details else "")
