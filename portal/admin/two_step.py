@@ -141,8 +141,7 @@ def _set_up(admin: AdminUser, *, at_sign_in: bool):
                                    turned_on=True)
     uri = two_step.authenticator_uri(secret, admin.username)
     return render_template(T + "set_up.html", form=form, secret=secret, at_sign_in=at_sign_in,
-                           qr=two_step.qr_svg(uri), uri=uri), \
-        422 if form.is_submitted() else 200
+                           qr=two_step.qr_svg(uri)), 422 if form.is_submitted() else 200
 
 
 # Each admin's own page
