@@ -37,6 +37,8 @@ class AdminUser(UserMixin, db.Model):
     # Two-step sign-in (TOTP, RFC 6238): the shared secret, encrypted; set when turned on.
     totp_secret_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
     totp_enabled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The time step (Unix time // 30) of the last code accepted: a code is accepted once.
+    totp_last_step: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
 
     @property
     def is_administrator(self) -> bool:

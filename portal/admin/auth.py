@@ -6,6 +6,7 @@ from portal.accounts.admins import authenticate, sign_out
 from portal.accounts.decorators import admin_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, LoginForm
+from portal.admin.two_step import needs_second_step, start
 from portal.extensions import client_address
 from portal.extensions import limiter
 from portal.web.session import safe_next
@@ -33,6 +34,8 @@ def login():
     if admin is None:
         form.password.errors.append("The user name or the password is wrong.")
         return render_template("admin/login.html", form=form), 422
+    if needs_second_step(admin):
+        return start(admin, form.next.data)
     login_user(admin)
     return redirect(safe_next(form.next.data, url_for("admin.pending")), 303)
 

@@ -22,7 +22,8 @@ def _form() -> SignInSettingsForm:
 
 def _context(form, **extra):
     methods = sign_in.current()
-    return {"form": form, "methods": methods, "callback_url": azure_callback_url(), **extra}
+    return {"form": form, "methods": methods, "callback_url": azure_callback_url(),
+            "admin_totp_required": sign_in.admin_totp_required(), **extra}
 
 
 @bp.route("/settings/sign-in", methods=["GET", "POST"])

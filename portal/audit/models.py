@@ -35,3 +35,12 @@ class AuditEvent(db.Model):
     client_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     serial_number: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     details: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+
+
+# The actor and serial-number filters match the lower-cased value by prefix (listing.py):
+# these indexes lead with it, then the keyset. PostgreSQL's LIKE 'prefix%' needs
+# text_pattern_ops; SQLite is asked for a range of the same expression instead.
+for _column in (AuditEvent.actor, AuditEvent.serial_number):
+    sa.Index(f"ix_audit_events_{_column.key}_prefix",
+             sa.func.lower(_column).label(f"{_column.key}_lower"), AuditEvent.occurred_at,
+             AuditEvent.id, postgresql_ops={f"{_column.key}_lower": "text_pattern_ops"})

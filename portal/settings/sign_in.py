@@ -282,15 +282,38 @@ def save(values: SignInValues, *, actor: str) -> SignInMethods:
     if errors:
         raise SignInSettingsError(errors)
     def fill(row):
-        for name in ("local_enabled", "ldap_enabled", "ldap_security", "ldap_user_attribute",
-                     "ldap_timeout", "azure_enabled"):
-            setattr(row, name, getattr(values, name))
-        for name in ("ldap_url", "ldap_ca_cert", "ldap_bind_dn", "ldap_base_dn",
-                     "ldap_user_filter", "azure_tenant", "azure_authority", "azure_client_id"):
-            setattr(row, name, getattr(values, name).strip() or None)
-        row.ldap_bind_password_enc = vault.encrypt(password) if password else None
-        row.azure_client_secret_enc = vault.encrypt(secret) if secret else None
+        _fill(row, values, password, secret)
         record("settings.sign_in", actor_type="admin", actor=actor,
                local=values.local_enabled, ldap=values.ldap_enabled, azure=values.azure_enabled)
     save_singleton(SignInSettings, fill)
     return current()
+
+
+def _fill(row: SignInSettings, values: SignInValues, password: str | None,
+          secret: str | None) -> None:
+    for name in ("local_enabled", "ldap_enabled", "ldap_security", "ldap_user_attribute",
+                 "ldap_timeout", "azure_enabled"):
+        setattr(row, name, getattr(values, name))
+    for name in ("ldap_url", "ldap_ca_cert", "ldap_bind_dn", "ldap_base_dn",
+                 "ldap_user_filter", "azure_tenant", "azure_authority", "azure_client_id"):
+        setattr(row, name, getattr(values, name).strip() or None)
+    row.ldap_bind_password_enc = vault.encrypt(password) if password else None
+    row.azure_client_secret_enc = vault.encrypt(secret) if secret else None
+
+
+def admin_totp_required() -> bool:
+    """Whether every admin must sign in with a second step (Admin → Sign-in methods)."""
+    row = db.session.get(SignInSettings, 1)
+    return bool(row and row.admin_totp_required)
+
+
+def set_admin_totp_required(required: bool, *, actor: str) -> None:
+    """Require two-step sign-in of every admin, or leave it to each; audited, commits."""
+    def fill(row):
+        if row in db.session.new:  # the first saved row keeps what the environment set
+            _fill(row, *_environment_values())
+        before = bool(row.admin_totp_required)
+        row.admin_totp_required = required
+        record("settings.admin_totp_required", actor_type="admin", actor=actor,
+               before=before, after=required)
+    save_singleton(SignInSettings, fill)

@@ -19,6 +19,8 @@ HELPDESK_ENDPOINTS = {
     "admin.search_users", "admin.qr_code", "admin.qr_code_image", "admin.print_qr_code",
     "admin.view_qr_code_otp", "admin.confirm_revoke_qr_code", "admin.revoke_qr_code",
     "admin.confirm_resend_message", "admin.resend_message", "admin.logout",
+    # Each admin's own two-step sign-in: turn on, turn off, new recovery codes.
+    "admin.two_step", "admin.turn_off_two_step", "admin.new_recovery_codes",
 }
 
 

@@ -11,6 +11,9 @@ from tests.security.conftest import (anonymous_client, changed_tables, end_user_
 # served by the "static" endpoint under /static, outside the console.)
 PUBLIC_ADMIN_ENDPOINTS = {
     "admin.login",  # the sign-in page itself: GET shows the form, POST checks the password
+    # Two-step sign-in: the code after the password. Without the password step's (signed,
+    # 5-minute) state in the session it only sends the visitor back to admin.login.
+    "admin.sign_in_code",
 }
 LOGIN = "/admin/login"
 
