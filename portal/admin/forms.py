@@ -34,6 +34,10 @@ class QrCodeForm(FlaskForm):
     """Advanced QR-Code Provisioning: the visible names are the ones PRODUCT.md §2 uses; the
     field names are QrCodeRequest's, so the domain's messages land beside their fields."""
 
+    name = StringField("Name", filters=[strip], validators=[Optional(), Length(
+        max=100, message="The name can be at most 100 characters.")],
+        render_kw={"autocomplete": "off", "maxlength": 100,
+                   "placeholder": "e.g. Library tablets, 2nd floor"})
     option = RadioField("Enrollment option", default=EnrollmentOption.SSP, choices=[
         (EnrollmentOption.SSP, "Self Service Portal"),
         (EnrollmentOption.AUTO, "Automatic Provisioning")])
