@@ -215,8 +215,9 @@ def usage_count_rule(remaining: int) -> str:
     1 to min(MAX_USAGE_COUNT, the licenses that remain)."""
     if remaining <= 0:
         return "No licenses remain: free some or add licenses before creating this QR code."
+    plural = "s that remain" if remaining != 1 else " that remains"
     return (f"Enter 1 to {min(MAX_USAGE_COUNT, remaining):,}: at most {MAX_USAGE_COUNT:,} per "
-            f"QR code, and no more than the licenses that remain ({remaining:,}).")
+            f"QR code, and at most the {remaining:,} license{plural}.")
 
 
 def _too_few_licenses(count: int, remaining: int) -> str:

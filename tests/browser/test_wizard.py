@@ -134,7 +134,7 @@ def _qr_count(server) -> int:
 
 
 def _figure(page, name) -> int:
-    return int(page.locator(f'#license-figures dd[data-figure="{name}"]').inner_text())
+    return int(page.locator(f'#license-figures dd[data-figure="{name}"]').inner_text().replace(",", ""))
 
 
 # --- PRODUCT.md §2.1 and §2.2, literally ---------------------------------------------------------
