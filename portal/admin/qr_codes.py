@@ -301,6 +301,7 @@ def confirm_delete_pending(public_id, pending_id):
 @administrator_required
 def delete_pending(public_id, pending_id):
     qr = _load(public_id)
+    _load_pending(qr, pending_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
