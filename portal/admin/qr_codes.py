@@ -148,13 +148,9 @@ def _load(public_id: str) -> QrCode:
     return db.first_or_404(sa.select(QrCode).where(QrCode.public_id == public_id))
 
 
-def _load_unrevoked(public_id: str) -> QrCode:
-    """The QR code for its image or printable sheet: a revoked one answers 410 Gone."""
-    qr = _load(public_id)
-    if qr.is_revoked:
-        abort(410, description="This QR code is revoked: it is no longer offered for download "
-                               "or printing.")
-    return qr
+def _gone(qr: QrCode):
+    """A revoked QR code's image or printable sheet: 410 Gone, with a page that says why."""
+    return render_template("admin/qr_codes/gone.html", qr=qr), 410
 
 
 @bp.get("/qr-codes/<public_id>")
@@ -171,7 +167,9 @@ def qr_code(public_id):
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")
 @admin_required
 def qr_code_image(public_id, kind):
-    qr = _load_unrevoked(public_id)
+    qr = _load(public_id)
+    if qr.is_revoked:
+        return _gone(qr)
     text = qr.payload_text()
     body = qr_images.render_png(text) if kind == "png" else qr_images.render_svg(text)
     response = Response(body, mimetype="image/png" if kind == "png" else "image/svg+xml")
@@ -184,7 +182,9 @@ def qr_code_image(public_id, kind):
 @bp.get("/qr-codes/<public_id>/print")
 @admin_required
 def print_qr_code(public_id):
-    qr = _load_unrevoked(public_id)
+    qr = _load(public_id)
+    if qr.is_revoked:
+        return _gone(qr)
     return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr))
 
 
