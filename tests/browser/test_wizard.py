@@ -417,7 +417,7 @@ INVALID = {
         "Password for WEP must be 5 or 13 printable ASCII characters, or 10 or 26 hexadecimal"),
     "usage-count-above-remaining": (
         {"option": "Automatic Provisioning", "user": "alice", "usage": str(WIZARD_LICENSES + 1)},
-        "usage_count", f"Usage Count {WIZARD_LICENSES + 1} is more than the"),
+        "usage_count", f"Usage Count {WIZARD_LICENSES + 1} is too many."),
     "invalid-alternative-address": (
         {"alternative": "it-desk at example"}, "alternative_email",
         "Enter a valid email address"),
