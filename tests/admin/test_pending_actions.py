@@ -71,7 +71,8 @@ def test_reset_otp_stops_the_old_otp_at_once_and_rebuilds_the_qr_code(qr, db, he
 
 def test_reset_otp_gives_the_policy_expiry_to_the_waiting_enrollments_and_is_audited(qr, db,
                                                                                   admin_client):
-    db.session.execute(sa.update(PendingEnrollment).values(expires_at=utcnow() + timedelta(hours=1)))
+    db.session.execute(sa.update(PendingEnrollment)
+                       .values(expires_at=utcnow() + timedelta(hours=1)))
     db.session.commit()
     otp = reset_otp(qr, reset_by=admin_client.admin)
     expiry = qr.otp_expires_at
@@ -83,7 +84,8 @@ def test_reset_otp_gives_the_policy_expiry_to_the_waiting_enrollments_and_is_aud
 
 
 def test_reset_otp_does_not_revive_expired_enrollments(qr, db, admin_client):
-    db.session.execute(sa.update(PendingEnrollment).values(expires_at=utcnow() - timedelta(hours=1)))
+    db.session.execute(sa.update(PendingEnrollment)
+                       .values(expires_at=utcnow() - timedelta(hours=1)))
     db.session.commit()
     reset_otp(qr, reset_by=admin_client.admin)
     assert len(pending_ids(db, qr, "expired")) == 3 and figures().reserved == 0

@@ -134,7 +134,8 @@ def _qr_count(server) -> int:
 
 
 def _figure(page, name) -> int:
-    return int(page.locator(f'#license-figures dd[data-figure="{name}"]').inner_text().replace(",", ""))
+    text = page.locator(f'#license-figures dd[data-figure="{name}"]').inner_text()
+    return int(text.replace(",", ""))
 
 
 # --- PRODUCT.md §2.1 and §2.2, literally ---------------------------------------------------------
@@ -162,7 +163,8 @@ def test_self_service_path_by_visible_names_downloads_a_qr_without_user_or_otp(p
 
     _expect_image_loaded(page)
     expect(page.get_by_role("heading", name="Self Service Portal QR code")).to_be_visible()
-    expect(page.locator("#qr-review")).to_contain_text("notification to it-desk@example.com")
+    expect(page.locator("#qr-mail-summary")).to_contain_text(
+        "Notification to it-desk@example.com: queued, not sent yet")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="PNG", exact=True).click()
     download = download_info.value
