@@ -36,6 +36,14 @@ def qr_code_keys(query: str = "", *, state: str | None = None,
     return statement
 
 
+def filters_from(args) -> dict[str, str]:
+    """The list's filters from a request's arguments (unknown values: no filter), as
+    qr_code_keys takes them."""
+    state, option = args.get("state"), args.get("option")
+    return {"state": state if state in STATES else None,
+            "option": option if option in tuple(EnrollmentOption) else None}
+
+
 # The Pending list's states of a QR code. active: not revoked and a device may still enroll
 # (Self Service Portal: always; Automatic: a pending enrollment is waiting and valid);
 # exhausted: automatic, none waiting, none expired (all used or deleted); expired: automatic,
