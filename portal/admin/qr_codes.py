@@ -22,6 +22,7 @@ from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.provisioning import review
+from portal.provisioning.listing import list_state
 from portal.provisioning.pending_actions import (Extension, PendingActionError, extend_otp,
                                                  mail_again, reset_otp)
 from portal.provisioning.pending_actions import delete_pending as delete_one
@@ -157,8 +158,10 @@ def _gone(qr: QrCode):
 @admin_required
 def qr_code(public_id):
     qr = _load(public_id)
-    messages = messages_for_qr_code(qr)
+    messages, counts = messages_for_qr_code(qr), pending_counts(qr)
+    state = list_state(qr, counts["pending"], counts["expired"])
     return render_template("admin/qr_codes/detail.html", qr=qr, info=review.summary(qr),
+                           state=state,
                            form=EmptyForm(), mail_messages=messages, mail_kinds=KIND_NAMES,
                            mail_lines=review.mail_lines(qr, messages),
                            language=review.language_name(qr.lang))

@@ -292,3 +292,14 @@ def test_the_domain_refuses_unlimited_for_helpdesk(make_qr_code, make_admin, db)
     helpdesk = make_admin(role="helpdesk")
     with pytest.raises(ProvisioningError, match="Only an Administrator"):
         make_qr_code("auto", otp_validity="unlimited", created_by=helpdesk)
+
+
+def test_the_qr_codes_page_shows_exhausted_once_every_enrollment_is_deleted(qr, db,
+                                                                            admin_client):
+    url = f"/admin/qr-codes/{qr.public_id}"
+    assert 'class="badge badge-active"' in page_of(admin_client, url)
+    for pending_id in pending_ids(db, qr):
+        delete_pending(qr, pending_id, deleted_by=admin_client.admin)
+    html = page_of(admin_client, url)
+    assert 'class="badge badge-exhausted">Exhausted' in html
+    assert "Reset OTP" in html  # still possible, though no enrollment waits
