@@ -2,16 +2,13 @@
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField
-from wtforms.validators import NumberRange, Optional
 
 from portal.accounts.decorators import (admin_required, administrator_required,
                                         is_administrator, may_open)
 from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
-from portal.admin.forms import EmptyForm, QrCodeForm
+from portal.admin.forms import EmptyForm, ExtendForm, QrCodeForm
 from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
@@ -23,8 +20,8 @@ from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.provisioning import review
 from portal.provisioning.listing import list_state
-from portal.provisioning.pending_actions import (Extension, PendingActionError, extend_otp,
-                                                 mail_again, reset_otp)
+from portal.provisioning.pending_actions import (PendingActionError, extend_otp, mail_again,
+                                                 reset_otp)
 from portal.provisioning.pending_actions import delete_pending as delete_one
 from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.qr_codes import create_qr_code as create
@@ -221,19 +218,6 @@ def revoke_qr_code(public_id):
     except AlreadyRevoked as exc:
         flash(str(exc), "error")
     return go(url_for("admin.qr_code", public_id=qr.public_id))
-
-
-
-class ExtendForm(FlaskForm):
-    """Extend: a new expiry for the OTP, from now, or Unlimited."""
-    amount = IntegerField("Extend by", validators=[Optional(), NumberRange(
-        min=1, message="Enter a whole number, 1 or more.")], render_kw={"inputmode": "numeric"})
-    unit = SelectField("Unit", default="days", choices=[("hours", "hours"), ("days", "days")])
-    unlimited = BooleanField("Unlimited (the OTP never expires)")
-
-    def to_extension(self) -> Extension:
-        return Extension(amount=self.amount.data, unit=self.unit.data,
-                         unlimited=bool(self.unlimited.data))
 
 
 def _otp_panel(qr: QrCode, otp: str, **extra):
