@@ -132,3 +132,14 @@ def test_the_pending_page_filters_by_state_and_option(fleet, admin_client):
     html = admin_client.get(PENDING, query_string={"option": "ssp"}).get_data(as_text=True)
     assert f'id="qr-code-{fleet["ssp"].id}"' in html
     assert f'id="qr-code-{fleet["active"].id}"' not in html
+
+
+def test_each_automatic_row_offers_reset_otp_and_extend_only_to_whom_may_use_them(
+        fleet, admin_client, helpdesk_client):
+    active = fleet["active"].public_id
+    reset, extend = f"/admin/qr-codes/{active}/otp/reset", f"/admin/qr-codes/{active}/extend"
+    html = admin_client.get(PENDING).get_data(as_text=True)
+    assert f'href="{reset}"' in html and f'href="{extend}"' in html
+    assert f'/admin/qr-codes/{fleet["revoked"].public_id}/otp/reset' not in html
+    html = helpdesk_client.get(PENDING).get_data(as_text=True)
+    assert f'href="{reset}"' in html and f'href="{extend}"' not in html
