@@ -19,7 +19,7 @@ from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.provisioning import review
-from portal.provisioning.listing import list_state
+from portal.provisioning.listing import device_counts, list_state
 from portal.provisioning.pending_actions import (PendingActionError, extend_otp, mail_again,
                                                  reset_otp)
 from portal.provisioning.pending_actions import delete_pending as delete_one
@@ -157,8 +157,9 @@ def qr_code(public_id):
     qr = _load(public_id)
     messages, counts = messages_for_qr_code(qr), pending_counts(qr)
     state = list_state(qr, counts["pending"], counts["expired"])
+    devices = device_counts([qr.id]).get(qr.id, 0)
     return render_template("admin/qr_codes/detail.html", qr=qr, info=review.summary(qr),
-                           state=state,
+                           state=state, devices=devices,
                            form=EmptyForm(), mail_messages=messages, mail_kinds=KIND_NAMES,
                            mail_lines=review.mail_lines(qr, messages),
                            language=review.language_name(qr.lang))

@@ -143,3 +143,8 @@ def test_each_automatic_row_offers_reset_otp_and_extend_only_to_whom_may_use_the
     assert f'/admin/qr-codes/{fleet["revoked"].public_id}/otp/reset' not in html
     html = helpdesk_client.get(PENDING).get_data(as_text=True)
     assert f'href="{reset}"' in html and f'href="{extend}"' not in html
+
+
+def test_the_qr_codes_page_counts_the_devices_enrolled_through_it(fleet, admin_client):
+    html = admin_client.get(f"/admin/qr-codes/{fleet['ssp'].public_id}").get_data(as_text=True)
+    assert '<dd id="qr-devices">2</dd>' in html
