@@ -19,7 +19,7 @@ depends_on = None
 def upgrade():
     if op.get_bind().dialect.name != "sqlite":
         return
-    for statement in search.create_statements():
+    for statement in search.create_statements(search.QR_CODE_TEXT_0006):
         op.execute(statement)
 
 

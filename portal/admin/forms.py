@@ -7,6 +7,7 @@ from wtforms.widgets import PasswordInput
 
 from portal.accounts.directory import picked_user
 from portal.provisioning import wizard
+from portal.provisioning.pending_actions import Extension
 from portal.provisioning.qr_codes import QrCodeRequest
 from portal.provisioning.wizard import WizardState
 from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType, UserType
@@ -34,6 +35,10 @@ class QrCodeForm(FlaskForm):
     """Advanced QR-Code Provisioning: the visible names are the ones PRODUCT.md §2 uses; the
     field names are QrCodeRequest's, so the domain's messages land beside their fields."""
 
+    name = StringField("Name", filters=[strip], validators=[Optional(), Length(
+        max=100, message="The name can be at most 100 characters.")],
+        render_kw={"autocomplete": "off", "maxlength": 100,
+                   "placeholder": "e.g. Library tablets, 2nd floor"})
     option = RadioField("Enrollment option", default=EnrollmentOption.SSP, choices=[
         (EnrollmentOption.SSP, "Self Service Portal"),
         (EnrollmentOption.AUTO, "Automatic Provisioning")])
@@ -124,6 +129,18 @@ class QrCodeForm(FlaskForm):
         if picked_user(self.ldap_user.data) is None:
             return "Search the directory and choose the user the devices are enrolled for."
         return None
+
+
+class ExtendForm(FlaskForm):
+    """Extend (View OTP): a new expiry for a QR code's OTP, counted from now, or Unlimited."""
+    amount = IntegerField("Extend by", validators=[Optional(), NumberRange(
+        min=1, message="Enter a whole number, 1 or more.")], render_kw={"inputmode": "numeric"})
+    unit = SelectField("Unit", default="days", choices=[("hours", "hours"), ("days", "days")])
+    unlimited = BooleanField("Unlimited (the OTP never expires)")
+
+    def to_extension(self) -> Extension:
+        return Extension(amount=self.amount.data, unit=self.unit.data,
+                         unlimited=bool(self.unlimited.data))
 
 
 class SearchForm(FlaskForm):

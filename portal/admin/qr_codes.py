@@ -3,32 +3,48 @@ import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
-from portal.accounts.decorators import admin_required
+from portal.accounts.decorators import (admin_required, administrator_required,
+                                        is_administrator, may_open)
 from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
-from portal.admin.forms import EmptyForm, QrCodeForm
+from portal.admin.forms import EmptyForm, ExtendForm, QrCodeForm
 from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
-from portal.enrollment.models import QrCode
+from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.provisioning import review
+from portal.provisioning.listing import device_counts, list_state
+from portal.provisioning.pending_actions import (PendingActionError, extend_otp, mail_again,
+                                                 reset_otp)
+from portal.provisioning.pending_actions import delete_pending as delete_one
 from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.qr_codes import create_qr_code as create
-from portal.provisioning.qr_codes import validate_request, view_otp
-from portal.settings import companion, localizations
+from portal.provisioning.qr_codes import UNLIMITED, usage_count_rule, validate_request, view_otp
+from portal.settings import companion, localizations, otp_policy
 from portal.settings import sign_in as sign_in_settings
 from portal.vocabulary import EnrollmentOption
 from portal.web.forms import show_errors
-from portal.web.htmx import go, render
+from portal.web.htmx import go, refused, render
 from portal.web.pagination import keyset
 
 OTP_PAGE_SIZE = 50
+
+
+@bp.app_template_filter("figure")
+def figure(value) -> str:
+    """One way to show a count or license figure: with thousands separators ("148,534")."""
+    return "—" if value is None else f"{value:,}"
+
+
+@bp.context_processor
+def role_checks() -> dict:
+    return {"is_administrator": is_administrator, "may_open": may_open}
 
 
 def _form() -> QrCodeForm:
@@ -40,8 +56,9 @@ def _form() -> QrCodeForm:
 
 
 def _wizard_context(form: QrCodeForm, **extra) -> dict:
-    config = companion.current()
-    return {"form": form, "state": form.state, "figures": current_figures(),
+    config, figures = companion.current(), current_figures()
+    return {"form": form, "state": form.state, "figures": figures,
+            "usage_rule": usage_count_rule(figures.remaining),
             "companion": config, "example_companion": companion.is_example(config),
             "picked": picked_user(form.ldap_user.data), **extra}
 
@@ -94,7 +111,8 @@ def search_directory_users():
 def create_qr_code():
     form, server_url = _form(), current_app.config["PORTAL_PUBLIC_URL"]
     if not form.validate_on_submit():  # the domain's checks too: every message in one pass
-        return _refused(form, validate_request(form.to_request(), server_url=server_url))
+        return _refused(form, validate_request(form.to_request(), server_url=server_url,
+                                               created_by=current_user))
     try:
         qr_code = create(form.to_request(), created_by=current_user, server_url=server_url)
     except ProvisioningError as exc:
@@ -107,6 +125,9 @@ def create_qr_code():
 def _refused(form: QrCodeForm, errors: dict[str, str]):
     """422: htmx gets the error summary and every field's error region, leaving the inputs
     (and whatever was typed meanwhile) alone; a plain POST gets the whole wizard again."""
+    if errors.get("otp_validity") and form.to_request().otp_validity == UNLIMITED:
+        errors = dict(errors)  # the message goes beside the Unlimited box that was ticked
+        errors["otp_unlimited"] = errors.pop("otp_validity")
     show_errors(form, {name: message for name, message in errors.items()
                        if name not in form or not form[name].errors})
     return render("admin/qr_codes/new.html", "admin/qr_codes/_refused.html",
@@ -125,19 +146,31 @@ def _load(public_id: str) -> QrCode:
     return db.first_or_404(sa.select(QrCode).where(QrCode.public_id == public_id))
 
 
+def _gone(qr: QrCode):
+    """A revoked QR code's image or printable sheet: 410 Gone, with a page that says why."""
+    return render_template("admin/qr_codes/gone.html", qr=qr), 410
+
+
 @bp.get("/qr-codes/<public_id>")
 @admin_required
 def qr_code(public_id):
     qr = _load(public_id)
+    messages, counts = messages_for_qr_code(qr), pending_counts(qr)
+    state = list_state(qr, counts["pending"], counts["expired"])
+    devices = device_counts([qr.id]).get(qr.id, 0)
     return render_template("admin/qr_codes/detail.html", qr=qr, info=review.summary(qr),
-                           form=EmptyForm(), mail_messages=messages_for_qr_code(qr),
-                           mail_kinds=KIND_NAMES)
+                           state=state, devices=devices,
+                           form=EmptyForm(), mail_messages=messages, mail_kinds=KIND_NAMES,
+                           mail_lines=review.mail_lines(qr, messages),
+                           language=review.language_name(qr.lang))
 
 
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")
 @admin_required
 def qr_code_image(public_id, kind):
     qr = _load(public_id)
+    if qr.is_revoked:
+        return _gone(qr)
     text = qr.payload_text()
     body = qr_images.render_png(text) if kind == "png" else qr_images.render_svg(text)
     response = Response(body, mimetype="image/png" if kind == "png" else "image/svg+xml")
@@ -151,6 +184,8 @@ def qr_code_image(public_id, kind):
 @admin_required
 def print_qr_code(public_id):
     qr = _load(public_id)
+    if qr.is_revoked:
+        return _gone(qr)
     return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr))
 
 
@@ -160,11 +195,7 @@ def view_qr_code_otp(public_id):
     qr = _load(public_id)
     if qr.option != EnrollmentOption.AUTO or not EmptyForm().validate_on_submit():
         abort(400)
-    otp = view_otp(qr, viewed_by=current_user)
-    page = keyset(pending_enrollments(qr), LIST_ORDER, request.args,
-                  OTP_PAGE_SIZE, descending=False)
-    return render("admin/qr_codes/otp.html", "admin/qr_codes/_otp.html", qr=qr, otp=otp,
-                  page=page, counts=pending_counts(qr), form=EmptyForm())
+    return _otp_panel(qr, view_otp(qr, viewed_by=current_user))
 
 
 @bp.get("/qr-codes/<public_id>/revoke")
@@ -189,3 +220,109 @@ def revoke_qr_code(public_id):
         flash(str(exc), "error")
     return go(url_for("admin.qr_code", public_id=qr.public_id))
 
+
+def _otp_panel(qr: QrCode, otp: str, **extra):
+    page = keyset(pending_enrollments(qr), LIST_ORDER, request.args,
+                  OTP_PAGE_SIZE, descending=False)
+    return render("admin/qr_codes/otp.html", "admin/qr_codes/_otp.html", qr=qr, otp=otp,
+                  page=page, counts=pending_counts(qr), form=EmptyForm(), **extra)
+
+
+def _back_to(qr: QrCode) -> str:
+    return url_for("admin.qr_code", public_id=qr.public_id)
+
+
+@bp.get("/qr-codes/<public_id>/otp/reset")
+@admin_required
+def confirm_reset_qr_code_otp(public_id):
+    qr = _load(public_id)
+    return render_template("admin/qr_codes/reset.html", qr=qr, form=EmptyForm(),
+                           counts=pending_counts(qr), policy=otp_policy.current())
+
+
+@bp.post("/qr-codes/<public_id>/otp/reset")
+@admin_required
+def reset_qr_code_otp(public_id):
+    qr = _load(public_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        otp = reset_otp(qr, reset_by=current_user)
+    except PendingActionError as exc:
+        return refused(exc.message, back=_back_to(qr))
+    return _otp_panel(qr, otp, reset=True)
+
+
+@bp.post("/qr-codes/<public_id>/mail")
+@admin_required
+def mail_qr_code_again(public_id):
+    qr = _load(public_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        queued = mail_again(qr, sent_by=current_user)
+    except PendingActionError as exc:
+        return refused(exc.message, back=_back_to(qr))
+    send_soon(qr_code_id=qr.id)
+    flash(f"{queued} message{'s' if queued != 1 else ''} queued: the QR code is mailed again."
+          if queued else "Nobody to mail: no Mail recipient, user address or alternative "
+          "address is set.", "info")
+    return go(_back_to(qr))
+
+
+def _load_pending(qr: QrCode, pending_id: int) -> PendingEnrollment:
+    pending = db.session.get(PendingEnrollment, pending_id)
+    if pending is None or pending.qr_code_id != qr.id:
+        abort(404)
+    return pending
+
+
+@bp.get("/qr-codes/<public_id>/pending/<int:pending_id>/delete")
+@administrator_required
+def confirm_delete_pending(public_id, pending_id):
+    qr = _load(public_id)
+    return render_template("admin/qr_codes/delete_pending.html", qr=qr, form=EmptyForm(),
+                           pending=_load_pending(qr, pending_id))
+
+
+@bp.post("/qr-codes/<public_id>/pending/<int:pending_id>/delete")
+@administrator_required
+def delete_pending(public_id, pending_id):
+    qr = _load(public_id)
+    _load_pending(qr, pending_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        delete_one(qr, pending_id, deleted_by=current_user)
+    except PendingActionError as exc:
+        return refused(exc.message, back=_back_to(qr))
+    flash(f"A pending enrollment of QR code {qr.name or qr.public_id} was deleted; "
+          "1 license returned to the pool.", "info")
+    return go(_back_to(qr))
+
+
+@bp.get("/qr-codes/<public_id>/extend")
+@administrator_required
+def extend_qr_code_otp(public_id):
+    qr = _load(public_id)
+    return render_template("admin/qr_codes/extend.html", qr=qr, form=ExtendForm(),
+                           counts=pending_counts(qr))
+
+
+@bp.post("/qr-codes/<public_id>/extend")
+@administrator_required
+def save_extend_qr_code_otp(public_id):
+    qr, form = _load(public_id), ExtendForm()
+    if form.validate_on_submit():
+        try:
+            moved = extend_otp(qr, form.to_extension(), extended_by=current_user)
+        except PendingActionError as exc:
+            show_errors(form, exc.errors)
+        else:
+            flash(f"The OTP's expiry changed for {moved:,} pending enrollment"
+                  f"{'s' if moved != 1 else ''}.", "info")
+            return go(_back_to(qr))
+    elif "csrf_token" in form.errors:
+        abort(400)
+    return render_template("admin/qr_codes/extend.html", qr=qr, form=form,
+                           counts=pending_counts(qr)), 422

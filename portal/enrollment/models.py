@@ -13,7 +13,7 @@ DEVICE_STATES = tuple(DeviceState)
 OPTIONS = tuple(EnrollmentOption)
 NETWORKS = tuple(NetworkType)
 TRIGRAMS = {"public_id": "gin_trgm_ops", "wifi_ssid": "gin_trgm_ops",
-            "alternative_email": "gin_trgm_ops"}
+            "alternative_email": "gin_trgm_ops", "name": "gin_trgm_ops"}
 
 
 class QrCode(db.Model):
@@ -43,11 +43,11 @@ class QrCode(db.Model):
         # The Pending list: newest first, and its search reads only this index (a QR row
         # carries kilobytes of ciphertext; the index entry about a hundred bytes).
         sa.Index("ix_qr_codes_listing", "created_at", "id", "public_id", "wifi_ssid",
-                 "alternative_email", "user_id"),
+                 "alternative_email", "user_id", "name"),
         # The search "anywhere in the text": on PostgreSQL a trigram index answers ILIKE
         # '%...%' without reading every row. SQLite knows no such index and gets a plain one
         # of the same name (unused: its search scans ix_qr_codes_listing instead).
-        sa.Index("ix_qr_codes_search", "public_id", "wifi_ssid", "alternative_email",
+        sa.Index("ix_qr_codes_search", "public_id", "wifi_ssid", "alternative_email", "name",
                  postgresql_using="gin", postgresql_ops=TRIGRAMS),
     )
 

@@ -29,6 +29,13 @@ def _end_pending(where, state: PendingState, now: datetime) -> int:
     return result.rowcount
 
 
+def end_one_pending(qr_code_id: int, pending_id: int) -> bool:
+    """End one pending enrollment of the QR code (Delete) and release its license; False when
+    it is not pending any more (used by a device, expired or ended a moment ago)."""
+    where = sa.and_(PendingEnrollment.id == pending_id, PendingEnrollment.qr_code_id == qr_code_id)
+    return _end_pending(where, PendingState.REVOKED, utcnow()) == 1
+
+
 def _due(now: datetime) -> tuple:
     """The conditions of a reservation whose OTP has expired by `now` (an unlimited one never)."""
     return PendingEnrollment.state == PendingState.PENDING, PendingEnrollment.expires_at < now

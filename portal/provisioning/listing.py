@@ -8,18 +8,20 @@ import sqlalchemy as sa
 
 from portal.accounts.models import PortalUser
 from portal.database import db, utcnow
-from portal.enrollment.models import PendingEnrollment, QrCode
+from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.provisioning import search
-from portal.vocabulary import PendingState
+from portal.vocabulary import EnrollmentOption, PendingState
 
 ORDER = (QrCode.created_at, QrCode.id)  # newest first; the keyset of the list
 _NO_COUNTS = (0, 0, 0, 0)
 _STATES = tuple(PendingState)
 
 
-def qr_code_keys(query: str = "") -> sa.Select:
-    """(created_at, id) of the QR codes matching the search of QR ID, user, SSID and
-    alternative address (case-insensitive, anywhere in the text); to be paged by ORDER.
+def qr_code_keys(query: str = "", *, state: str | None = None,
+                 option: str | None = None) -> sa.Select:
+    """(created_at, id) of the QR codes matching the search of Name, QR ID, user, SSID and
+    alternative address (case-insensitive, anywhere in the text), of a list state (STATES)
+    and an option (EnrollmentOption), when given; to be paged by ORDER.
 
     Every column it reads is in ix_qr_codes_listing, so paging, and on SQLite the search,
     never read the QR rows themselves; on PostgreSQL a selective search starts from the
@@ -27,7 +29,55 @@ def qr_code_keys(query: str = "") -> sa.Select:
     statement = sa.select(QrCode.created_at, QrCode.id)
     if query:
         statement = statement.where(_matches(query))
+    if state in STATES:
+        statement = statement.where(_in_state(state, utcnow()))
+    if option in tuple(EnrollmentOption):
+        statement = statement.where(QrCode.option == option)
     return statement
+
+
+def filters_from(args) -> dict[str, str]:
+    """The list's filters from a request's arguments (unknown values: no filter), as
+    qr_code_keys takes them."""
+    state, option = args.get("state"), args.get("option")
+    return {"state": state if state in STATES else None,
+            "option": option if option in tuple(EnrollmentOption) else None}
+
+
+# The Pending list's states of a QR code. active: not revoked and a device may still enroll
+# (Self Service Portal: always; Automatic: a pending enrollment is waiting and valid);
+# exhausted: automatic, none waiting, none expired (all used or deleted); expired: automatic,
+# none waiting, some expired; revoked.
+STATES = ("active", "exhausted", "expired", "revoked")
+
+
+def _pending_exists(*conditions) -> sa.Exists:
+    return sa.exists().where(PendingEnrollment.qr_code_id == QrCode.id, *conditions)
+
+
+def _in_state(state: str, now) -> sa.ColumnElement[bool]:
+    if state == "revoked":
+        return QrCode.revoked_at.is_not(None)
+    waiting = _pending_exists(PendingEnrollment.state == PendingState.PENDING, sa.or_(
+        PendingEnrollment.expires_at.is_(None), PendingEnrollment.expires_at >= now))
+    expired = _pending_exists(sa.or_(
+        PendingEnrollment.state == PendingState.EXPIRED,
+        sa.and_(PendingEnrollment.state == PendingState.PENDING,
+                PendingEnrollment.expires_at < now)))
+    auto = sa.and_(QrCode.revoked_at.is_(None), QrCode.option == EnrollmentOption.AUTO, ~waiting)
+    return {"active": sa.and_(QrCode.revoked_at.is_(None),
+                              sa.or_(QrCode.option == EnrollmentOption.SSP, waiting)),
+            "exhausted": sa.and_(auto, ~expired),
+            "expired": sa.and_(auto, expired)}[state]
+
+
+def list_state(qr: QrCode, pending: int, expired: int) -> str:
+    """The row's state as _in_state defines it, from the counts the list has read."""
+    if qr.is_revoked:
+        return "revoked"
+    if qr.option == EnrollmentOption.SSP or pending:
+        return "active"
+    return "expired" if expired else "exhausted"
 
 
 def _matches(query: str):
@@ -54,7 +104,8 @@ def _matches(query: str):
             PortalUser.search_key.like(pattern.lower(), escape="\\"))
         of_users = QrCode.user_id == sa.any_(sa.func.array(users.scalar_subquery()))
     return sa.or_(*(_contains(column, pattern, sqlite)
-                    for column in (QrCode.public_id, QrCode.wifi_ssid, QrCode.alternative_email)),
+                    for column in (QrCode.public_id, QrCode.wifi_ssid, QrCode.alternative_email,
+                                   QrCode.name)),
                   of_users)
 
 
@@ -68,8 +119,9 @@ def _contains(column, pattern: str, sqlite: bool):
 
 
 def qr_code_rows(keys) -> list[tuple]:
-    """(QrCode, username, pending, used, expired, revoked) for the keys' QR codes, in the keys'
-    order; two queries, whatever the number of keys."""
+    """(QrCode, username, pending, used, expired, revoked, devices, state) for the keys' QR
+    codes, in the keys' order; devices: how many enrolled through a Self Service Portal QR
+    code (None for automatic ones). Three queries, whatever the number of keys."""
     ids = [key.id for key in keys]
     if not ids:
         return []
@@ -77,7 +129,26 @@ def qr_code_rows(keys) -> list[tuple]:
         sa.select(QrCode, PortalUser.username)
         .outerjoin(PortalUser, PortalUser.id == QrCode.user_id).where(QrCode.id.in_(ids)))}
     counts = state_counts(ids)
-    return [(*found[id_], *counts.get(id_, _NO_COUNTS)) for id_ in ids if id_ in found]
+    devices = device_counts([id_ for id_ in ids if id_ in found
+                             and found[id_][0].option == EnrollmentOption.SSP])
+    rows = []
+    for id_ in (id_ for id_ in ids if id_ in found):
+        qr, username = found[id_]
+        pending, used, expired, revoked = counts.get(id_, _NO_COUNTS)
+        rows.append((qr, username, pending, used, expired, revoked,
+                     devices.get(id_, 0) if qr.option == EnrollmentOption.SSP else None,
+                     list_state(qr, pending, expired)))
+    return rows
+
+
+def device_counts(qr_code_ids: list[int]) -> dict[int, int]:
+    """{qr_code_id: devices that enrolled through it} (every device row, retired ones too),
+    read from the (qr_code_id, serial_number) index."""
+    if not qr_code_ids:
+        return {}
+    return dict(db.session.execute(
+        sa.select(Device.qr_code_id, sa.func.count())
+        .where(Device.qr_code_id.in_(qr_code_ids)).group_by(Device.qr_code_id)).all())
 
 
 def state_counts(qr_code_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:

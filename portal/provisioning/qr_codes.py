@@ -1,6 +1,7 @@
 """Creating QR codes: validation, the frozen payload, pending enrollments and licenses."""
 import dataclasses
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -22,9 +23,11 @@ from portal.errors import WHOLE, DomainError
 from portal.licensing import seats
 from portal.mail.outbox import queue_for_qr_code
 from portal.settings import companion, localizations, otp_policy
-from portal.vocabulary import EnrollmentOption, NetworkType, PendingState, SecurityType
+from portal.vocabulary import AdminRole, EnrollmentOption, NetworkType, PendingState, SecurityType
 
 MAX_USAGE_COUNT = 10_000
+MAX_NAME_LENGTH = 100
+UNLIMITED_FOR_ADMINISTRATORS = "Only an Administrator may define an Unlimited OTP."
 UNLIMITED = "unlimited"
 # provisioning.payload names the Wi-Fi settings as Android does; these are the request's names.
 _REQUEST_FIELD = {"ssid": "wifi_ssid", "security_type": "wifi_security",
@@ -55,6 +58,7 @@ class QrCodeRequest:
     alternative_email: str | None = None
     # None: the OTP policy's default; "unlimited"; or a number of hours.
     otp_validity: int | str | None = None
+    name: str | None = None           # optional, one line, to tell QR codes apart
 
 
 def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
@@ -67,7 +71,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     """
     expire_due()
     request = _with_user(request, record=True)
-    errors = validate_request(request, server_url=server_url)
+    errors = validate_request(request, server_url=server_url, created_by=created_by)
     if errors:
         raise ProvisioningError(errors)
     companion_config, now, policy = companion.current(), utcnow(), otp_policy.current()
@@ -75,7 +79,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     otp = otps.generate(policy.length, policy.alphabet) if auto else None
     qr_code = QrCode(public_id=secrets.token_urlsafe(9), option=request.option, lang=request.lang,
                      network=request.network, created_by_id=created_by.id if created_by else None,
-                     created_at=now, send_to_user=request.send_to_user,
+                     created_at=now, send_to_user=request.send_to_user, name=request.name or None,
                      alternative_email=request.alternative_email or None)
     settings = _settings(request, qr_code.public_id, otp, companion_config, server_url)
     text = encode_payload(build_payload(settings))
@@ -93,16 +97,21 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     record("qr_code.create", actor_type="admin" if created_by else "operator",
            actor=created_by.username if created_by else "operator", target=qr_code.public_id,
            option=request.option, usage_count=request.usage_count, network=request.network,
-           lang=request.lang)
+           lang=request.lang, name=request.name or None)
     db.session.commit()
     return qr_code
 
 
-def validate_request(request: QrCodeRequest, *, server_url: str) -> dict[str, str]:
+def validate_request(request: QrCodeRequest, *, server_url: str,
+                     created_by: AdminUser | None = None) -> dict[str, str]:
     """Every problem with the request at once, by the request's field names; {} when it can
-    be saved. Writes nothing."""
+    be saved. Writes nothing. An Unlimited OTP only an Administrator (or the operator) may
+    define."""
     request = _with_user(request, record=False)
     errors = _request_errors(request)
+    if (request.option == EnrollmentOption.AUTO and request.otp_validity == UNLIMITED
+            and created_by is not None and created_by.role != AdminRole.ADMINISTRATOR):
+        errors["otp_validity"] = UNLIMITED_FOR_ADMINISTRATORS
     companion_config = companion.current()
     if companion_config is None:
         errors["companion"] = "The Companion is not configured yet."
@@ -141,8 +150,19 @@ def _user_field(request: QrCodeRequest) -> str:
     return "ldap_user" if request.ldap_user else "username"
 
 
+def name_error(name: str | None) -> str | None:
+    """The QR code's Name: optional, one line of at most MAX_NAME_LENGTH characters."""
+    if name and len(name) > MAX_NAME_LENGTH:
+        return f"The name can be at most {MAX_NAME_LENGTH} characters."
+    if name and any(unicodedata.category(char).startswith("C") for char in name):
+        return "The name must be one line of text, without line breaks or control characters."
+    return None
+
+
 def _request_errors(request: QrCodeRequest) -> dict[str, str]:
     errors = {}
+    if message := name_error(request.name):
+        errors["name"] = message
     if request.option not in tuple(EnrollmentOption):
         errors["option"] = "Choose Self Service Portal or Automatic Provisioning."
     if not localizations.is_known(request.lang):
@@ -190,13 +210,20 @@ def _auto_errors(request: QrCodeRequest) -> dict[str, str]:
     return errors
 
 
-def _too_few_licenses(count: int, remaining: int) -> str:
-    if remaining == 0:
+def usage_count_rule(remaining: int) -> str:
+    """The one rule of the Usage Count, as the wizard's hint and its error both state it:
+    1 to min(MAX_USAGE_COUNT, the licenses that remain)."""
+    if remaining <= 0:
         return "No licenses remain: free some or add licenses before creating this QR code."
-    if count > MAX_USAGE_COUNT and remaining >= MAX_USAGE_COUNT:
-        return f"Usage Count can be at most {MAX_USAGE_COUNT:,} per QR code."
-    return (f"Usage Count {count} is more than the {remaining} "
-            f"license{'s' if remaining != 1 else ''} that remain; enter 1 to {remaining}.")
+    plural = "s that remain" if remaining != 1 else " that remains"
+    return (f"Enter 1 to {min(MAX_USAGE_COUNT, remaining):,}: at most {MAX_USAGE_COUNT:,} per "
+            f"QR code, and at most the {remaining:,} license{plural}.")
+
+
+def _too_few_licenses(count: int, remaining: int) -> str:
+    if remaining <= 0:
+        return usage_count_rule(remaining)
+    return f"Usage Count {count:,} is too many. {usage_count_rule(remaining)}"
 
 
 def _validity_hours(request: QrCodeRequest, policy) -> int | None:

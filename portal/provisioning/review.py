@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from portal.android.payload import PREFIX, WARN_VERSION, payload_bytes
 from portal.enrollment.models import QrCode
+from portal.settings import localizations
 
 MASK = "••••••••"
 
@@ -30,3 +31,34 @@ def summary(qr_code: QrCode) -> Summary:
     extras_shown = [(key, MASK if key == "otp" else value) for key, value in extras.items()]
     return Summary(contents, extras_shown, qr_code.qr_version, payload_bytes(text),
                    qr_code.qr_version > WARN_VERSION)
+
+
+STATUS_WORDS = {"queued": "queued, not sent yet", "sending": "being sent", "sent": "sent",
+                "failed": "failed"}
+
+
+def mail_lines(qr_code: QrCode, messages) -> list[str]:
+    """What is true about the QR's mail, one line per recipient kind, from the outbox (the
+    newest message to each address counts: Mail again queues new ones)."""
+    latest = {}
+    for message in messages:  # oldest first
+        latest[(message.kind, message.recipient.lower())] = message
+    lines = []
+    for (kind, _), message in latest.items():
+        status = STATUS_WORDS.get(message.status, message.status)
+        if kind == "qr_to_user":
+            lines.append(f"QR code to the user ({message.recipient}): {status}")
+        elif kind == "notification":
+            lines.append(f"Notification to {message.recipient}: {status}")
+        elif kind == "qr_to_admin":
+            lines.append(f"QR code to Mail recipient {message.recipient}: {status}")
+    if not lines:
+        lines.append("No mail: no Mail recipient, user address or alternative address was set"
+                     if qr_code.option == "auto" else "None")
+    return lines
+
+
+def language_name(tag: str) -> str:
+    """A localization's name ("Italian") rather than its tag, when the portal knows it."""
+    found = localizations.find(tag)
+    return f"{found.name} ({found.tag})" if found else tag

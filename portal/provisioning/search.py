@@ -7,9 +7,12 @@ import sqlalchemy as sa
 
 from portal.database import db
 
-# The searchable text of a row: its columns joined by line breaks.
-QR_CODE_TEXT = ("{t}.public_id || char(10) || coalesce({t}.wifi_ssid, '') || char(10) || "
-                "coalesce({t}.alternative_email, '')")
+# The searchable text of a row: its columns joined by line breaks. Migration 0006 indexed
+# the first three columns of a QR code; 0009 added its Name.
+QR_CODE_TEXT_0006 = ("{t}.public_id || char(10) || coalesce({t}.wifi_ssid, '') || char(10) || "
+                     "coalesce({t}.alternative_email, '')")
+QR_CODE_TEXT_0009 = QR_CODE_TEXT_0006 + " || char(10) || coalesce({t}.name, '')"
+QR_CODE_TEXT = QR_CODE_TEXT_0009
 USER_TEXT = ("{t}.username || char(10) || coalesce({t}.display_name, '') || char(10) || "
              "coalesce({t}.email, '')")
 # (FTS5 table, table it indexes, text expression)
@@ -49,10 +52,12 @@ def few_matches(table, query: str) -> list[int] | None:
     return None if len(ids) > FEW else list(ids)
 
 
-def create_statements() -> list[str]:
-    """DDL of the tables, their triggers and the backfill of existing rows."""
+def create_statements(qr_code_text: str = QR_CODE_TEXT) -> list[str]:
+    """DDL of the tables, their triggers and the backfill of existing rows (a migration
+    passes the QR codes' text as it was at its revision)."""
     statements = []
     for fts, table, text in TABLES:
+        text = qr_code_text if table == "qr_codes" else text
         new = text.format(t="new")
         statements += [
             f"CREATE VIRTUAL TABLE {fts} USING fts5(text, tokenize='trigram')",

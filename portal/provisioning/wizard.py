@@ -102,4 +102,5 @@ def to_request(values: Mapping) -> QrCodeRequest:
         wifi_password=_text(given["wifi_password"]), wifi_hidden=bool(given["wifi_hidden"]),
         username=_text(given["username"]), ldap_user=_text(given["ldap_user"]),
         usage_count=given["usage_count"], send_to_user=bool(given["send_to_user"]),
-        alternative_email=_text(given["alternative_email"]), otp_validity=validity)
+        alternative_email=_text(given["alternative_email"]), otp_validity=validity,
+        name=_text(values.get("name")))

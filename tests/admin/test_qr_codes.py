@@ -338,3 +338,94 @@ def test_without_a_companion_the_wizard_links_to_its_settings(admin_client, db):
     html = admin_client.get(NEW).get_data(as_text=True)
     assert "The Companion is not configured yet" in html
     assert "/admin/settings/companion" in html
+
+
+# Issue 13: the Name, a revoked QR code's page, the review page's small things ----------------
+
+def test_the_name_is_saved_and_shown_on_the_review_page(wizard, db):
+    response = wizard.post(CREATE, data=auto_form(wizard, name="  Library tablets  "))
+    assert response.status_code == 303
+    qr = db.session.scalar(sa.select(QrCode))
+    assert qr.name == "Library tablets"
+    html = wizard.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<span id="qr-name">Library tablets</span>' in html
+    assert '<dd id="qr-name-fact">Library tablets</dd>' in html
+
+
+def test_the_name_is_optional(wizard, db):
+    assert wizard.post(CREATE, data=auto_form(wizard, name="")).status_code == 303
+    assert db.session.scalar(sa.select(QrCode.name)) is None
+
+
+@pytest.mark.parametrize("name, message", [
+    ("x" * 101, "at most 100 characters"),
+    ("two\nlines", "one line"),
+    ("tab\there", "one line"),
+])
+def test_a_bad_name_is_shown_beside_the_field_and_nothing_saved(wizard, db, name, message):
+    response = wizard.post(CREATE, data=auto_form(wizard, name=name),
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert message in _error(response.get_data(as_text=True), "name")
+    assert qr_count(db) == 0
+
+
+def test_the_name_field_comes_first_in_the_wizard(wizard):
+    html = wizard.get(NEW).get_data(as_text=True)
+    assert html.index('id="name-field"') < html.index('id="option-field"')
+    assert 'maxlength="100"' in html
+
+
+def test_a_revoked_qr_codes_page_offers_no_download_and_its_images_are_gone(wizard, saved):
+    url = f"/admin/qr-codes/{saved.public_id}"
+    wizard.post(f"{url}/revoke", data={"csrf_token": wizard.token})
+    html = wizard.get(url).get_data(as_text=True)
+    assert "offers no download and no printable sheet" in html
+    assert "qr-code.png" not in html and "qr-code.svg" not in html and "/print" not in html
+    for path in ("qr-code.png", "qr-code.svg?download=1", "print"):
+        response = wizard.get(f"{url}/{path}")
+        assert response.status_code == 410, path
+        assert "revoked" in response.get_data(as_text=True)
+
+
+def test_the_review_page_says_what_is_true_about_the_mail(wizard, db):
+    wizard.post(CREATE, data=auto_form(wizard, send_to_user="y"))
+    qr = db.session.scalar(sa.select(QrCode))
+    html = wizard.get(f"/admin/qr-codes/{qr.public_id}").get_data(as_text=True)
+    mail = html.split('id="qr-mail-summary">')[1].split("</dd>")[0]
+    assert "QR code to the user (alice@example.com): queued, not sent yet" in mail
+    assert "Sent to the user" not in html and "Mail: ;" not in mail and not mail.startswith(";")
+
+
+def test_the_review_page_without_user_mail_has_no_stray_semicolon(wizard, saved):
+    html = wizard.get(f"/admin/qr-codes/{saved.public_id}").get_data(as_text=True)
+    mail = html.split('id="qr-mail-summary">')[1].split("</dd>")[0]
+    assert mail.strip() == "Notification to it@example.com: queued, not sent yet"
+
+
+def test_the_review_page_names_the_localization_and_offers_a_larger_view(wizard, db):
+    wizard.post(CREATE, data=auto_form(wizard, lang="it"))
+    qr = db.session.scalar(sa.select(QrCode))
+    html = wizard.get(f"/admin/qr-codes/{qr.public_id}").get_data(as_text=True)
+    assert '<dd id="qr-lang">Italian (it)</dd>' in html
+    assert "Larger view" in html and 'id="qr-enlarge"' in html
+
+
+def test_license_figures_have_thousands_separators(admin_client, db):
+    set_total(148534)
+    html = admin_client.get("/admin/devices/pending").get_data(as_text=True)
+    assert 'data-figure="total">148,534<' in html and 'data-figure="remaining">148,534<' in html
+
+
+def test_the_usage_count_rule_is_stated_the_same_way_in_the_hint_and_the_error(wizard, db):
+    set_total(99993)
+    rule = "Enter 1 to 10,000: at most 10,000 per QR code, and at most the 99,993 licenses"
+    assert rule in html_lib.unescape(wizard.get(NEW).get_data(as_text=True))
+    response = wizard.post(CREATE, data=auto_form(wizard, usage_count="10001"),
+                           headers={"HX-Request": "true"})
+    assert rule in html_lib.unescape(_error(response.get_data(as_text=True), "usage_count"))
+    set_total(20)
+    response = wizard.post(CREATE, data=auto_form(wizard, usage_count="21"),
+                           headers={"HX-Request": "true"})
+    assert "Usage Count 21 is too many. Enter 1 to 20:" in _error(
+        response.get_data(as_text=True), "usage_count")

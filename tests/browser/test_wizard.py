@@ -134,7 +134,8 @@ def _qr_count(server) -> int:
 
 
 def _figure(page, name) -> int:
-    return int(page.locator(f'#license-figures dd[data-figure="{name}"]').inner_text())
+    text = page.locator(f'#license-figures dd[data-figure="{name}"]').inner_text()
+    return int(text.replace(",", ""))
 
 
 # --- PRODUCT.md §2.1 and §2.2, literally ---------------------------------------------------------
@@ -162,7 +163,8 @@ def test_self_service_path_by_visible_names_downloads_a_qr_without_user_or_otp(p
 
     _expect_image_loaded(page)
     expect(page.get_by_role("heading", name="Self Service Portal QR code")).to_be_visible()
-    expect(page.locator("#qr-review")).to_contain_text("notification to it-desk@example.com")
+    expect(page.locator("#qr-mail-summary")).to_contain_text(
+        "Notification to it-desk@example.com: queued, not sent yet")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="PNG", exact=True).click()
     download = download_info.value
@@ -417,7 +419,7 @@ INVALID = {
         "Password for WEP must be 5 or 13 printable ASCII characters, or 10 or 26 hexadecimal"),
     "usage-count-above-remaining": (
         {"option": "Automatic Provisioning", "user": "alice", "usage": str(WIZARD_LICENSES + 1)},
-        "usage_count", f"Usage Count {WIZARD_LICENSES + 1} is more than the"),
+        "usage_count", f"Usage Count {WIZARD_LICENSES + 1} is too many."),
     "invalid-alternative-address": (
         {"alternative": "it-desk at example"}, "alternative_email",
         "Enter a valid email address"),

@@ -46,7 +46,7 @@ def test_usage_count_above_the_remaining_licenses_is_refused_and_nothing_written
     before = count(db, QrCode), count(db, PendingEnrollment), count(db, AuditEvent)
     with pytest.raises(ProvisioningError) as error:
         make_qr_code("auto", usage_count=3, user=user)
-    assert "more than the 2 licenses that remain" in error.value.errors["usage_count"]
+    assert "at most the 2 licenses that remain" in error.value.errors["usage_count"]
     assert (count(db, QrCode), count(db, PendingEnrollment), count(db, AuditEvent)) == before
     assert figures().reserved == 3
 

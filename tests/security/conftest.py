@@ -62,7 +62,7 @@ def known(db, make_admin, make_qr_code):
     """Real objects for the URL map's arguments, so a missing guard would really act on one:
     an Automatic Provisioning QR with its pending enrollment and outbox mail, a custom
     localization, a Zero-Touch entry."""
-    from portal.enrollment.models import ZeroTouchEntry
+    from portal.enrollment.models import PendingEnrollment, ZeroTouchEntry
     from portal.enrollment.zero_touch import import_identifiers
     from portal.mail.models import OutboxMessage
     from portal.settings.localizations import add_localization
@@ -73,8 +73,10 @@ def known(db, make_admin, make_qr_code):
     import_identifiers(["R58N000SECURITY"], actor_type="operator", actor="setup")
     entry = db.session.scalar(sa.select(ZeroTouchEntry.id))
     message = db.session.scalar(sa.select(OutboxMessage.id))
+    pending = db.session.scalar(sa.select(PendingEnrollment.id)
+                                .where(PendingEnrollment.qr_code_id == qr.id))
     return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
-            "message_id": message or 1, "kind": "png"}
+            "message_id": message or 1, "kind": "png", "pending_id": pending}
 
 
 def end_user_client(app, make_qr_code, make_user):

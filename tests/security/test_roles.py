@@ -21,6 +21,7 @@ HELPDESK_ENDPOINTS = {
     "admin.confirm_resend_message", "admin.resend_message", "admin.logout",
     # Each admin's own two-step sign-in: turn on, turn off, new recovery codes.
     "admin.two_step", "admin.turn_off_two_step", "admin.new_recovery_codes",
+    "admin.confirm_reset_qr_code_otp", "admin.reset_qr_code_otp", "admin.mail_qr_code_again",
 }
 
 
