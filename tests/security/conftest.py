@@ -74,7 +74,8 @@ def known(db, make_admin, make_qr_code):
     entry = db.session.scalar(sa.select(ZeroTouchEntry.id))
     message = db.session.scalar(sa.select(OutboxMessage.id))
     return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
-            "message_id": message or 1, "kind": "png"}
+            "message_id": message or 1, "kind": "png", "user_id": qr.user_id,
+            "admin_id": make_admin(username="another-admin").id}
 
 
 def end_user_client(app, make_qr_code, make_user):

@@ -19,6 +19,7 @@ HELPDESK_ENDPOINTS = {
     "admin.search_users", "admin.qr_code", "admin.qr_code_image", "admin.print_qr_code",
     "admin.view_qr_code_otp", "admin.confirm_revoke_qr_code", "admin.revoke_qr_code",
     "admin.confirm_resend_message", "admin.resend_message", "admin.logout",
+    "admin.account_password",
 }
 
 
