@@ -3,12 +3,13 @@ names are the domain's (portal.accounts), so its messages land beside their fiel
 check only lengths and types, the domain every rule."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, Optional, StopValidation
 
 from portal.vocabulary import AdminRole, UserSource
 from portal.web.forms import strip
 
 _NEW_PASSWORD = {"autocomplete": "new-password"}
+MAX_LICENSES = 10_000_000  # as portal.licensing.seats.set_total
 _OFF = {"autocomplete": "off", "spellcheck": "false"}
 
 
@@ -91,7 +92,11 @@ class OwnPasswordForm(FlaskForm):
 
 class LicensesForm(FlaskForm):
     total = IntegerField("Total licenses", validators=[
-        InputRequired("Enter the number of licenses, 0 or more."),
-        NumberRange(min=0, max=10_000_000,
-                    message="The number of licenses must be 0 to 10,000,000.")],
-        render_kw={"min": 0, "max": 10_000_000, "inputmode": "numeric"})
+        InputRequired("Enter the number of licenses, 0 or more.")],
+        render_kw={"min": 0, "max": MAX_LICENSES, "inputmode": "numeric"})
+
+    def validate_total(self, field):
+        if field.data is None:
+            raise StopValidation()  # "Not a valid integer value." is there already
+        if not 0 <= field.data <= MAX_LICENSES:
+            raise StopValidation("The number of licenses must be 0 to 10,000,000.")
