@@ -265,3 +265,55 @@ def test_helpdesk_gets_403_on_administrators(helpdesk_client, db, make_admin):
     assert response.status_code == 403
     db.session.refresh(other)
     assert other.active
+
+
+def test_two_administrators_demoting_each_other_at_once_leave_one(tmp_path):
+    """A real race on a database of its own (committed rows, one connection per thread): in
+    every round exactly one of the two demotions wins and one Administrator remains."""
+    import threading
+
+    from flask_migrate import upgrade
+
+    from config import TestConfig
+    from portal import create_app
+    from portal.accounts.admins import create_admin
+    from portal.database import db as database
+
+    app = create_app(type("RaceConfig", (TestConfig,), {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.db'}",
+        "INSTANCE_PATH": str(tmp_path)}))
+    with app.app_context():
+        upgrade()
+        ids = [create_admin(name, f"{name}@example.com", "race-password-1").id
+               for name in ("ann", "bea")]
+
+    def demote(target_id, actor_id, barrier, outcomes):
+        with app.app_context():
+            actor = database.session.get(AdminUser, actor_id)
+            email = database.session.get(AdminUser, target_id).email
+            database.session.commit()  # SQLite: BEGIN IMMEDIATE holds the write lock till here
+            barrier.wait(10)
+            try:
+                update_admin(target_id, email=email, role="helpdesk",
+                             mail_recipient=False, actor=actor)
+                outcomes.append("demoted")
+            except AccountError:
+                outcomes.append("refused")
+            finally:
+                database.session.remove()
+
+    for _ in range(10):
+        with app.app_context():
+            database.session.execute(sa.update(AdminUser).values(role="administrator"))
+            database.session.commit()
+        barrier, outcomes = threading.Barrier(2, timeout=10), []
+        threads = [threading.Thread(target=demote, args=(ids[0], ids[1], barrier, outcomes)),
+                   threading.Thread(target=demote, args=(ids[1], ids[0], barrier, outcomes))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(outcomes) == ["demoted", "refused"]
+        with app.app_context():
+            assert database.session.scalar(sa.select(sa.func.count()).where(
+                AdminUser.role == "administrator", AdminUser.active.is_(True))) == 1
