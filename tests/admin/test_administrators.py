@@ -317,3 +317,10 @@ def test_two_administrators_demoting_each_other_at_once_leave_one(tmp_path):
         with app.app_context():
             assert database.session.scalar(sa.select(sa.func.count()).where(
                 AdminUser.role == "administrator", AdminUser.active.is_(True))) == 1
+
+
+def test_the_admin_page_shows_its_history(admin_client, make_admin):
+    other = make_admin("quinn")
+    post_form(admin_client, f"{ADMINS}/{other.id}", email=other.email, role="helpdesk")
+    html = html_of(admin_client.get(f"{ADMINS}/{other.id}"))
+    assert "admin.update" in html and "helpdesk" in html.split('id="history"')[1]

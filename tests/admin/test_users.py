@@ -338,3 +338,17 @@ def test_helpdesk_gets_403_on_users(helpdesk_client, make_user):
     for url in (USERS, NEW, f"{USERS}/{user.id}", f"{USERS}/{user.id}/disable"):
         response = helpdesk_client.get(url)
         assert response.status_code == 403, url
+
+
+def test_the_user_page_shows_its_history_from_the_audit_log(admin_client, make_user):
+    user = make_user("pia", display_name="Pia")
+    post_form(admin_client, f"{USERS}/{user.id}", display_name="Pia Example",
+              email=user.email)
+    post_form(admin_client, f"{USERS}/{user.id}/disable", page=USERS)
+
+    html = html_of(admin_client.get(f"{USERS}/{user.id}"))
+
+    history = re.search(r'<section class="card" id="history">.*?</section>', html, re.S).group(0)
+    assert history.index("user.disable") < history.index("user.update")  # newest first
+    assert "Pia Example" in history and admin_client.admin.username in history
+    assert "/admin/audit?target=pia" in history
