@@ -34,8 +34,13 @@ def _list_context() -> dict:
             "locked": _locked(page.items), "form": EmptyForm()}
 
 
+# The sources whose users sign in with a password on the Self Service Portal's form, and so
+# can be locked out by its throttling (Azure AD users sign in at Microsoft).
+PASSWORD_SOURCES = (UserSource.LOCAL, UserSource.LDAP)
+
+
 def _locked(users) -> set[int]:
-    return {user.id for user in users if user.source == UserSource.LOCAL
+    return {user.id for user in users if user.source in PASSWORD_SOURCES
             and lockout.is_locked_out(lockout.USER, user.username)}
 
 
@@ -138,11 +143,13 @@ DISABLE_USER_MESSAGE = ("They can no longer sign in to the Self Service Portal o
                         "enrolled stay enrolled.")
 
 
-def _changed_row(user_id: int, change, message: str):
+def _changed_row(user_id: int, change, message: str, sources=(UserSource.LOCAL,)):
     """Run a change of a user's row; htmx gets the row back, a plain POST the list."""
     if not EmptyForm().validate_on_submit():
         abort(400)
-    user = _user(user_id)
+    user = db.get_or_404(PortalUser, user_id)
+    if user.source not in sources:
+        abort(404)
     try:
         change(user)
     except AccountError as error:
@@ -173,4 +180,5 @@ def enable_user(user_id):
 def unlock_user(user_id):
     return _changed_row(user_id, lambda user: lockout.unlock(
         lockout.USER, user.username, kind="user", actor=current_user.username),
-        "The user {name} can sign in again: the failed sign-ins are forgotten.")
+        "The user {name} can sign in again: the failed sign-ins are forgotten.",
+        sources=PASSWORD_SOURCES)

@@ -352,3 +352,22 @@ def test_the_user_page_shows_its_history_from_the_audit_log(admin_client, make_u
     assert history.index("user.disable") < history.index("user.update")  # newest first
     assert "Pia Example" in history and admin_client.admin.username in history
     assert "/admin/audit?target=pia" in history
+
+
+@pytest.mark.parametrize("config_overrides", [LOCK], indirect=True)
+def test_a_locked_out_directory_user_can_be_unlocked_too(app, admin_client, db, make_qr_code):
+    # The Self Service Portal counts failures per user name, whatever the sign-in method.
+    bob = record_directory_user("ldap", "cn=bob,dc=example", None, "bob", "Bob D", None)
+    db.session.commit()
+    qr = make_qr_code("ssp")
+    phone = app.test_client()
+    for _ in range(4):
+        post_sign_in(phone, qr.public_id, "bob", "wrong-password")
+
+    row = re.search(r'<tr id="user-%d">.*?</tr>' % bob.id, html_of(admin_client.get(USERS)),
+                    re.S).group(0)
+    assert "Locked out" in row and "Unlock" in row and "Disable" not in row
+
+    assert post_form(admin_client, f"{USERS}/{bob.id}/unlock", page=USERS).status_code == 303
+    assert "Locked out" not in html_of(admin_client.get(USERS))
+    assert post_sign_in(phone, qr.public_id, "bob", "wrong-password").status == 422
