@@ -50,7 +50,7 @@ def _open(page, section: str, name: str):
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
 
 
-def test_add_a_user_disable_them_and_set_a_password(admin_page, server):
+def test_add_a_user_disable_them_and_set_a_password(admin_page, server, artifacts):
     page = admin_page
     _open(page, "Admin", "Users")
     page.get_by_role("link", name="Add user").click()
@@ -71,6 +71,8 @@ def test_add_a_user_disable_them_and_set_a_password(admin_page, server):
     row.get_by_role("button", name="Disable").click()
     expect(row).to_contain_text("Disabled")
     expect(page.get_by_text("The user bruno is disabled.")).to_be_visible()
+    page.screenshot(path=artifacts / "people-users-1280x800.png", caret="initial")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert server.scalar("SELECT active FROM portal_users WHERE username = 'bruno'") == 0
 
     row.get_by_role("link", name="Edit").click()
@@ -81,6 +83,7 @@ def test_add_a_user_disable_them_and_set_a_password(admin_page, server):
     page.get_by_label("New password").fill("bruno new password")
     page.get_by_role("button", name="Set new password").click()
     expect(page.get_by_text("The user bruno has a new password.")).to_be_visible()
+    page.screenshot(path=artifacts / "people-user-1280x800.png", full_page=True, caret="initial")
 
     page.get_by_role("link", name="← Users").click()
     page.get_by_label("Search").fill("bruno")
@@ -89,7 +92,7 @@ def test_add_a_user_disable_them_and_set_a_password(admin_page, server):
     expect(row).to_contain_text("Active")
 
 
-def test_add_a_helpdesk_admin_who_sees_only_devices(admin_page, browser, server):
+def test_add_a_helpdesk_admin_who_sees_only_devices(admin_page, browser, server, artifacts):
     page = admin_page
     _open(page, "Admin", "Administrators")
     page.get_by_role("link", name="Add administrator").click()
@@ -101,6 +104,8 @@ def test_add_a_helpdesk_admin_who_sees_only_devices(admin_page, browser, server)
     page.get_by_role("button", name="Add administrator").click()
     row = page.locator("tr", has_text="hanna@example.com")
     expect(row).to_contain_text("Helpdesk")
+    page.screenshot(path=artifacts / "people-administrators-1280x800.png", caret="initial")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
     context = browser.new_context(base_url=server.url)
     helpdesk = context.new_page()
@@ -116,7 +121,7 @@ def test_add_a_helpdesk_admin_who_sees_only_devices(admin_page, browser, server)
     context.close()
 
 
-def test_the_license_total_is_refused_below_used_and_reserved(admin_page, server):
+def test_the_license_total_is_refused_below_used_and_reserved(admin_page, server, artifacts):
     with closing(sqlite3.connect(server.database)) as connection, connection:
         connection.execute("UPDATE license_pool SET used = 7, reserved = 3")
     page = admin_page
@@ -127,6 +132,7 @@ def test_the_license_total_is_refused_below_used_and_reserved(admin_page, server
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#total-error")).to_have_text(
         "Cannot set 9 licenses: 7 are used and 3 reserved, so at least 10 are needed.")
+    page.screenshot(path=artifacts / "people-licenses-1280x800.png", caret="initial")
     page.get_by_label("Total licenses").fill("2500")
     page.get_by_role("button", name="Save").click()
     expect(page.locator('dd[data-figure="total"]')).to_have_text("2,500")
