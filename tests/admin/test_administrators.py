@@ -324,3 +324,11 @@ def test_the_admin_page_shows_its_history(admin_client, make_admin):
     post_form(admin_client, f"{ADMINS}/{other.id}", email=other.email, role="helpdesk")
     html = html_of(admin_client.get(f"{ADMINS}/{other.id}"))
     assert "admin.update" in html and "helpdesk" in html.split('id="history"')[1]
+
+
+def test_the_edit_page_shows_the_current_role_and_mail_recipient(admin_client, make_admin):
+    other = make_admin("zed", role="helpdesk", mail_recipient=True)
+    html = html_of(admin_client.get(f"{ADMINS}/{other.id}"))
+    assert re.search(r'<input checked id="role-1" name="role" type="radio" value="helpdesk">',
+                     html)
+    assert re.search(r'<input checked id="mail_recipient"', html)
