@@ -1,5 +1,6 @@
 """Admin → Administrators: add, role, Mail recipient, disable, new password, unlock; no admin
 disables or demotes themselves, and the last active Administrator stays one."""
+import os
 import re
 
 import pytest
@@ -268,20 +269,24 @@ def test_helpdesk_gets_403_on_administrators(helpdesk_client, db, make_admin):
 
 
 def test_two_administrators_demoting_each_other_at_once_leave_one(tmp_path):
-    """A real race on a database of its own (committed rows, one connection per thread): in
-    every round exactly one of the two demotions wins and one Administrator remains."""
+    """A real race on a database of its own (committed rows, one connection per thread; a
+    fresh PostgreSQL database when TEST_DATABASE_URL is set): in every round exactly one of
+    the two demotions wins and one Administrator remains."""
     import threading
 
     from flask_migrate import upgrade
 
-    from config import TestConfig
+    from config import TestConfig, database_url
     from portal import create_app
     from portal.accounts.admins import create_admin
     from portal.database import db as database
+    from tests.conftest import _fresh_postgres_database
 
+    base = os.environ.get("TEST_DATABASE_URL")
+    uri = _fresh_postgres_database(database_url(base), "portal_admin_race") if base else \
+        f"sqlite:///{tmp_path / 'race.db'}"
     app = create_app(type("RaceConfig", (TestConfig,), {
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.db'}",
-        "INSTANCE_PATH": str(tmp_path)}))
+        "SQLALCHEMY_DATABASE_URI": uri, "INSTANCE_PATH": str(tmp_path)}))
     with app.app_context():
         upgrade()
         ids = [create_admin(name, f"{name}@example.com", "race-password-1").id
@@ -317,6 +322,8 @@ def test_two_administrators_demoting_each_other_at_once_leave_one(tmp_path):
         with app.app_context():
             assert database.session.scalar(sa.select(sa.func.count()).where(
                 AdminUser.role == "administrator", AdminUser.active.is_(True))) == 1
+    with app.app_context():
+        database.engine.dispose()
 
 
 def test_the_admin_page_shows_its_history(admin_client, make_admin):
