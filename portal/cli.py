@@ -92,9 +92,9 @@ def licenses_set(total):
 @licenses.command("show")
 @_database_errors
 def licenses_show():
-    """Show total, used, reserved and remaining licenses."""
-    from portal.licensing.seats import figures
-    f = figures()
+    """Show total, used, reserved and remaining licenses, as the console shows them."""
+    from portal.enrollment.pending import current_figures
+    f = current_figures()
     click.echo(f"total {f.total}\nused {f.used}\nreserved {f.reserved}\nremaining {f.remaining}")
 
 

@@ -55,3 +55,85 @@ def find_local_user(username: str) -> PortalUser | None:
     return db.session.scalar(sa.select(PortalUser).where(
         PortalUser.source == UserSource.LOCAL,
         sa.func.lower(PortalUser.username) == (username or "").strip().lower()))
+
+
+# Admin → Users: the list, and the changes an Administrator makes to a local user.
+
+USER_ORDER = (PortalUser.username, PortalUser.id)
+MAX_DISPLAY_NAME = 256
+
+
+def users_statement(query: str | None = None, source: str | None = None) -> sa.Select:
+    """End users whose name, display name or email contains the query, of one source or all;
+    in the order of USER_ORDER (for the keyset pager)."""
+    statement = sa.select(PortalUser)
+    if source in tuple(UserSource):
+        statement = statement.where(PortalUser.source == source)
+    query = (query or "").strip().lower()[:128]
+    if query:
+        statement = statement.where(PortalUser.search_key.contains(query, autoescape=True))
+    return statement
+
+
+def count_users(source: str | None = None) -> int:
+    statement = sa.select(sa.func.count()).select_from(PortalUser)
+    if source in tuple(UserSource):
+        statement = statement.where(PortalUser.source == source)
+    return db.session.scalar(statement) or 0
+
+
+def _local_user(user_id) -> PortalUser:
+    user = db.session.get(PortalUser, user_id) if isinstance(user_id, int) else None
+    if user is None or user.source != UserSource.LOCAL:
+        raise AccountError({"": "There is no such local user; directory users are changed "
+                                "in their directory."})
+    return user
+
+
+def _display_name(display_name: str | None) -> str | None:
+    display_name = (display_name or "").strip() or None
+    if display_name and len(display_name) > MAX_DISPLAY_NAME:
+        raise AccountError({"display_name": f"The display name must have at most "
+                                            f"{MAX_DISPLAY_NAME} characters."})
+    return display_name
+
+
+def update_local_user(user_id: int, *, display_name: str | None, email: str,
+                      actor: str) -> PortalUser:
+    """Change a local user's display name and email; audited with before and after. Commits."""
+    user = _local_user(user_id)
+    display_name, email = _display_name(display_name), check_email(email)
+    before = {"display_name": user.display_name, "email": user.email}
+    user.display_name, user.email = display_name, email
+    after = {"display_name": user.display_name, "email": user.email}
+    changed = {name for name in before if before[name] != after[name]}
+    if changed:
+        record("user.update", actor_type="admin", actor=actor, target=user.username,
+               before={name: before[name] for name in sorted(changed)},
+               after={name: after[name] for name in sorted(changed)})
+    db.session.commit()
+    return user
+
+
+def set_user_password(user_id: int, password: str, *, actor: str) -> PortalUser:
+    """Give a local user a new password (audited without it). Commits."""
+    user = _local_user(user_id)
+    check_password(password)
+    user.set_password(password)
+    record("user.password_set", actor_type="admin", actor=actor, target=user.username)
+    db.session.commit()
+    return user
+
+
+def set_user_active(user_id: int, active: bool, *, actor: str) -> PortalUser:
+    """Disable or enable a local user: a disabled one cannot sign in to the Self Service
+    Portal, be chosen for a QR code, or enroll devices with an automatic QR. Commits."""
+    user = _local_user(user_id)
+    if user.active == active:
+        raise AccountError({"": f"The user '{user.username}' is already "
+                                f"{'enabled' if active else 'disabled'}."})
+    user.active = active
+    record("user.enable" if active else "user.disable", actor_type="admin", actor=actor,
+           target=user.username)
+    db.session.commit()
+    return user

@@ -23,10 +23,12 @@ class Section:
     pages: tuple[Page, ...]
 
 
+# "users" is the wizard's user search (admin.search_users, /admin/users/search); Admin → Users
+# lives under /admin/people.
 DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users"), (
     Page("admin.pending", "Pending"),
 ))
-ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "outbox", "audit"), (
+ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", "audit"), (
     Page("admin.ssp_settings", "Self Service Portal"),
     Page("admin.companion_settings", "Companion"),
     Page("admin.localizations", "Localizations"),
@@ -35,6 +37,9 @@ ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "outbox", "audit"), 
     Page("admin.mail_settings", "Mail"),
     Page("admin.outbox", "Outbox"),
     Page("admin.audit_log", "Audit log"),
+    Page("admin.users", "Users"),
+    Page("admin.administrators", "Administrators"),
+    Page("admin.licenses", "Licenses"),
 ))
 MENU = (DEVICES, ADMIN)
 

@@ -80,7 +80,7 @@ _ACTIVE_DEVICE = (sa.select(_DEVICES.c.id)
 _FIND_QR_CODE = (
     sa.select(_QR_CODES.c.id, _QR_CODES.c.option, _QR_CODES.c.otp_hash,
               _QR_CODES.c.otp_expires_at, _QR_CODES.c.revoked_at, _QR_CODES.c.lang,
-              _QR_CODES.c.user_id, *_USER,
+              _QR_CODES.c.user_id, *_USER, _USERS.c.active.label("user_active"),
               LISTED.label("listed"), _ACTIVE_DEVICE.label("active_device_id"))
     .outerjoin(_USERS, _USERS.c.id == _QR_CODES.c.user_id)
     .where(_QR_CODES.c.public_id == sa.bindparam("qr_id")))
@@ -161,8 +161,8 @@ def _redeem(qr_id: str, otp: str | None, ticket: str | None, info: DeviceInfo,
         "zero_touch_identifiers": identifiers(info.serial_number, info.imei)}).first()
     if otp is not None:
         if qr_code is None or qr_code.option != EnrollmentOption.AUTO \
-                or not otps.matches(otp, qr_code.otp_hash):
-            raise errors.InvalidCredentials()
+                or not otps.matches(otp, qr_code.otp_hash) or not qr_code.user_active:
+            raise errors.InvalidCredentials()  # a disabled user's QR too, until enabled
         device, owner = _redeem_automatic(qr_code, info), qr_code
         use_license = _USE_RESERVED_LICENSE
     else:

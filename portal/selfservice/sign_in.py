@@ -126,7 +126,8 @@ def sign_in():
             user = authenticate_ldap_user(sign_in_settings.current().ldap, form.username.data,
                                           form.password.data, client_address=address)
     except SignInRefused as refusal:
-        g.ssp_credentials_refused = refusal.code == "invalid_credentials"
+        # A disabled account counts too: its password must not be guessable without limit.
+        g.ssp_credentials_refused = refusal.code in ("invalid_credentials", "account_disabled")
         status = 503 if refusal.code.startswith("directory_") else 422
         return _page(qr_code, form, message=refusal_message(refusal.code), status=status)
     start_session(user, qr_code)

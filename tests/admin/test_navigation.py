@@ -13,7 +13,8 @@ from tests.security.conftest import url_for_rule
 MENU_LINKS = [("Devices", "/admin/devices/", ["Pending"]),
               ("Admin", "/admin/settings/self-service-portal",
                ["Self Service Portal", "Companion", "Localizations", "Zero-Touch / Knox",
-                "Sign-in methods", "Mail", "Outbox", "Audit log"])]
+                "Sign-in methods", "Mail", "Outbox", "Audit log", "Users", "Administrators",
+                "Licenses"])]
 
 
 def nav(html: str) -> str:
@@ -60,6 +61,8 @@ def test_each_menu_page_is_the_current_page_in_its_section(app, admin_client, se
     ("admin.search_directory_users", "POST", "Devices"),  # the wizard's directory search
     ("admin.qr_code", "GET", "Devices"),
     ("admin.confirm_revoke_qr_code", "GET", "Devices"),
+    ("admin.edit_user", "GET", "Admin"),                  # Admin → Users → a user
+    ("admin.confirm_disable_administrator", "GET", "Admin"),
 ])
 def test_a_screen_off_the_menu_lights_the_section_of_its_url(app, admin_client, known,
                                                              endpoint, method, section):
@@ -90,7 +93,8 @@ def test_a_route_added_under_settings_is_in_admin_without_a_template_edit(app, c
     ("/admin/settings/localizations/fr-CA/delete", ADMIN), ("/admin/outbox/7/resend", ADMIN),
     ("/admin/audit", ADMIN), ("/admin/devices/pending/new/form", DEVICES),
     ("/admin/qr-codes/abc/print", DEVICES), ("/admin/", DEVICES), ("/admin/login", DEVICES),
-    ("/admin/settingsx", DEVICES),
+    ("/admin/settingsx", DEVICES), ("/admin/people/users/3", ADMIN),
+    ("/admin/users/search", DEVICES),
 ])
 def test_section_for_a_path(path, section):
     assert section_for(path) == section

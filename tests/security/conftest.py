@@ -76,7 +76,8 @@ def known(db, make_admin, make_qr_code):
     pending = db.session.scalar(sa.select(PendingEnrollment.id)
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
-            "message_id": message or 1, "kind": "png", "pending_id": pending}
+            "message_id": message or 1, "kind": "png", "pending_id": pending,
+            "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id}
 
 
 def end_user_client(app, make_qr_code, make_user):

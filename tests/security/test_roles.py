@@ -22,6 +22,7 @@ HELPDESK_ENDPOINTS = {
     # Each admin's own two-step sign-in: turn on, turn off, new recovery codes.
     "admin.two_step", "admin.turn_off_two_step", "admin.new_recovery_codes",
     "admin.confirm_reset_qr_code_otp", "admin.reset_qr_code_otp", "admin.mail_qr_code_again",
+    "admin.account_password",
 }
 
 
