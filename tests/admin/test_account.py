@@ -89,3 +89,11 @@ def test_wrong_current_passwords_are_throttled(admin_client):
     response = post_form(admin_client, ACCOUNT, current_password=ADMIN_PASSWORD,
                          password="my-new-password-1")
     assert response.status_code == 429
+
+
+def test_my_account_links_to_two_step_sign_in_for_every_role(helpdesk_client):
+    html = helpdesk_client.get("/admin/account/password").get_data(as_text=True)
+
+    assert "Two-step sign-in: off" in html
+    assert 'href="/admin/account/two-step">Turn on two-step sign-in</a>' in html
+    assert helpdesk_client.get("/admin/account/two-step").status_code == 200
