@@ -190,7 +190,7 @@ def test_a_save_with_six_bad_fields_shows_every_message_at_once_and_keeps_typing
     expect(summary.get_by_role("link")).to_have_count(6)
     for field, message in {
             "username": "No local user is named 'nobody'.",
-            "usage_count": "Usage Count 101 is more than the",
+            "usage_count": "Usage Count 101 is too many. Enter 1 to",
             "wifi_ssid": "SSID is 33 bytes long",
             "wifi_password": "Password for WPA must be 8–63 characters long, not 7.",
             "alternative_email": "Enter a valid email address",
