@@ -25,6 +25,7 @@ class Section:
 
 DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users"), (
     Page("admin.pending", "Pending"),
+    Page("admin.devices", "Devices"),
 ))
 ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "outbox", "audit"), (
     Page("admin.ssp_settings", "Self Service Portal"),
