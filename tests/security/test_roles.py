@@ -19,6 +19,7 @@ HELPDESK_ENDPOINTS = {
     "admin.search_users", "admin.qr_code", "admin.qr_code_image", "admin.print_qr_code",
     "admin.view_qr_code_otp", "admin.confirm_revoke_qr_code", "admin.revoke_qr_code",
     "admin.confirm_resend_message", "admin.resend_message", "admin.logout",
+    "admin.device", "admin.export_devices",
 }
 
 
@@ -94,7 +95,7 @@ def test_a_forbidden_page_is_the_consoles_403_with_the_helpdesk_menu(helpdesk):
     html = response.get_data(as_text=True)
     assert "Not allowed" in html and "Your role, Helpdesk" in html
     nav = re.search(r'<nav class="mainnav".*?</nav>', html, re.S).group(0)
-    assert re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav) == ["Devices", "Pending"]
+    assert re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav) == ["Devices", "Pending", "Devices"]
 
 
 def test_an_administrator_sees_the_admin_section(admin_client):
