@@ -5,6 +5,7 @@ of the page's devices, from ix_devices_created_at_id (or ix_devices_state_create
 state), then those devices with their users and QR codes. The search matches by prefix,
 case-insensitively: serial number, model (lower-case indexes), IMEI, user name, or the QR ID.
 """
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -170,8 +171,15 @@ class DeviceView:
     retired_by: AdminUser | None
 
 
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 def find_device(public_id: str) -> DeviceView | None:
-    device = db.session.scalar(sa.select(Device).where(Device.public_id == public_id[:32]))
+    """The device and what its page shows; None for an id that names none (a NUL or other
+    character no public id has never reaches the database: PostgreSQL refuses it)."""
+    if not _PUBLIC_ID.fullmatch(public_id or ""):
+        return None
+    device = db.session.scalar(sa.select(Device).where(Device.public_id == public_id))
     if device is None:
         return None
     retired_by = db.session.get(AdminUser, device.retired_by_id) if device.retired_by_id \
