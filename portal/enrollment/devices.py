@@ -87,8 +87,9 @@ def _prefix(expression, text: str):
 
 def _user_ids(text: str) -> sa.Select:
     if _sqlite():
-        return sa.select(PortalUser.id).where(
-            PortalUser.username.like(_escaped(text) + "%", escape="\\"))
+        # Two ranges of the user name index: as typed, and in lower case (as most are).
+        return sa.select(PortalUser.id).where(sa.or_(*(
+            _prefix(PortalUser.username, variant) for variant in {text, text.lower()})))
     # search_key starts with the lower-case user name; its trigram index answers the LIKE.
     return sa.select(PortalUser.id).where(
         PortalUser.search_key.like(_escaped(text.lower()) + "%", escape="\\"))
