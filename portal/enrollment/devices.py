@@ -36,6 +36,7 @@ CSV_HEADER = ("Serial number", "IMEI", "Manufacturer", "Model", "Android version
               "User", "QR ID", "State", "Created", "Enrolled at", "Last contact", "Retired at")
 
 
+
 def android_version(api_level: int | None) -> str:
     """"13" for API level 33; a level newer than this table knows reads "API 37"."""
     if api_level is None:
@@ -50,15 +51,19 @@ def stuck_since(now: datetime | None = None) -> datetime:
 
 def device_keys(query: str = "", state: str = "", now: datetime | None = None) -> sa.Select:
     """(created_at, id) of the devices matching the search and the filter, to be paged by ORDER."""
-    statement = sa.select(Device.created_at, Device.id)
+    return sa.select(Device.created_at, Device.id).where(*_filters(query, state, now))
+
+
+def _filters(query: str, state: str, now: datetime | None = None) -> list:
+    conditions = []
     if state == STUCK:
-        statement = statement.where(Device.state == DeviceState.PROVISIONING,
-                                    Device.created_at < stuck_since(now))
+        conditions += [Device.state == DeviceState.PROVISIONING,
+                       Device.created_at < stuck_since(now)]
     elif state in FILTERS:
-        statement = statement.where(Device.state == state)
+        conditions.append(Device.state == state)
     if query:
-        statement = statement.where(_matches(query))
-    return statement
+        conditions.append(_matches(query))
+    return conditions
 
 
 def device_total() -> int:
@@ -95,29 +100,39 @@ def _user_ids(text: str) -> sa.Select:
         PortalUser.search_key.like(_escaped(text.lower()) + "%", escape="\\"))
 
 
-def _conditions(query: str) -> list:
-    """Each way a device matches the search; each one is answered by an index."""
+def _conditions(query: str, *, indexed: bool = True) -> list:
+    """Each way a device matches the search; each one is answered by an index. indexed=False:
+    the same tests on expressions no index answers (`x || ''`, `x + 0`), so that the database
+    reads the list in its order and tests each row, rather than collecting every match
+    through the indexes and sorting them (what SQLite's planner may choose for an OR)."""
     lower = query.lower()
-    conditions = [_prefix(Device.serial_key, lower), _prefix(Device.model_key, lower),
-                  Device.user_id.in_(_user_ids(query)),
-                  Device.qr_code_id.in_(sa.select(QrCode.id).where(QrCode.public_id == query))]
+
+    def text(column):
+        return column if indexed else column.concat("")
+
+    def number(column):
+        return column if indexed else column + 0
+    conditions = [_prefix(text(Device.serial_key), lower), _prefix(text(Device.model_key), lower),
+                  number(Device.user_id).in_(_user_ids(query)),
+                  number(Device.qr_code_id).in_(
+                      sa.select(QrCode.id).where(QrCode.public_id == query))]
     if query.isdigit():
         # IMEIs are digits only: a range up to the same digits followed by a letter.
-        conditions.append(sa.and_(Device.imei >= query, Device.imei < query + "A"))
+        imei = text(Device.imei)
+        conditions.append(sa.and_(imei >= query, imei < query + "A"))
     return conditions
 
 
 def _matches(query: str):
     """The devices matching: by their ids when few do (each condition read from its index),
-    else the conditions themselves, checked while the list is read in order (a page fills
+    else the conditions themselves, tested while the list is read in order (a page fills
     after a few rows since many match)."""
-    conditions = _conditions(query)
     ids: set[int] = set()
-    for condition in conditions:
+    for condition in _conditions(query):
         found = db.session.scalars(sa.select(Device.id).where(condition).limit(FEW + 1)).all()
         ids.update(found)
         if len(ids) > FEW:
-            return sa.or_(*conditions)
+            return sa.or_(*_conditions(query, indexed=False))
     return Device.id.in_(sorted(ids)) if ids else sa.false()
 
 
@@ -138,28 +153,33 @@ def device_rows(keys) -> list[sa.Row]:
     return [found[id_] for id_ in ids if id_ in found]
 
 
+# The export's columns in the CSV's order (the API level twice: the version is made from the
+# first), then the id for the keyset; rows are read by position, the cheapest way.
+_CSV_COLUMNS = (Device.serial_number, Device.imei, Device.manufacturer, Device.model,
+                Device.android_api_level, Device.android_api_level, PortalUser.username,
+                QrCode.public_id, Device.state, Device.created_at, Device.enrolled_at,
+                Device.last_contact_at, Device.retired_at, Device.id)
+_CREATED, _ID = 9, 13
+
+
 def export_rows(query: str = "", state: str = "") -> Iterator[tuple]:
     """The CSV's rows of the filtered list, newest first, read EXPORT_BATCH at a time by
-    keyset (each batch one index range), so memory stays flat whatever the list's length."""
-    keys = device_keys(query, state).order_by(Device.created_at.desc(), Device.id.desc())
+    keyset (each batch one query, one index range), so memory stays flat whatever the list's
+    length."""
+    statement = (_joined(sa.select(*_CSV_COLUMNS)).where(*_filters(query, state))
+                 .order_by(Device.created_at.desc(), Device.id.desc()))
     last = None
     while True:
-        statement = keys if last is None else keys.where(sa.or_(
-            Device.created_at < last[0],
-            sa.and_(Device.created_at == last[0], Device.id < last[1])))
-        batch = db.session.execute(statement.limit(EXPORT_BATCH)).all()
-        if not batch:
+        # `a <= x AND (a < x OR ...)`, as the pager writes it: a range of the index on a.
+        batch = statement if last is None else statement.where(
+            Device.created_at <= last[0],
+            sa.or_(Device.created_at < last[0], Device.id < last[1]))
+        rows = db.session.execute(batch.limit(EXPORT_BATCH)).all()
+        for row in rows:
+            yield (*row[:4], android_version(row[4]), *row[5:_ID])
+        if len(rows) < EXPORT_BATCH:
             return
-        for row in device_rows(batch):
-            yield _csv_row(row)
-        last = tuple(batch[-1])
-
-
-def _csv_row(row) -> tuple:
-    return (row.serial_number, row.imei, row.manufacturer, row.model,
-            android_version(row.android_api_level), row.android_api_level, row.username,
-            row.qr_id, row.state, row.created_at, row.enrolled_at, row.last_contact_at,
-            row.retired_at)
+        last = (rows[-1][_CREATED], rows[-1][_ID])
 
 
 # One device ------------------------------------------------------------------------------

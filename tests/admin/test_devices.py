@@ -341,3 +341,12 @@ def test_retired_filter_and_timeline(admin_client, fleet):
     assert serials(admin_client.get(LIST, query_string={"state": "retired"})) == ["R58N111AAA"]
     html = page_of(admin_client, fleet["enrolled"]).get_data(as_text=True)
     assert "Retired by" in html
+
+
+def test_a_search_matching_many_reads_the_list_in_order(admin_client, fleet, monkeypatch):
+    from portal.enrollment import devices
+    monkeypatch.setattr(devices, "FEW", 1)
+    assert serials(admin_client.get(LIST, query_string={"q": "r58n"})) == \
+        ["R58N333CCC", "R58N222BBB", "R58N111AAA"]
+    assert serials(admin_client.get(LIST, query_string={"q": "PIXEL", "state": "failed"})) == \
+        ["R58N222BBB"]
