@@ -66,10 +66,6 @@ def _filters(query: str, state: str, now: datetime | None = None) -> list:
     return conditions
 
 
-def device_total() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Device)) or 0
-
-
 # The search ------------------------------------------------------------------------------
 
 def _sqlite() -> bool:

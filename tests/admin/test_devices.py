@@ -80,7 +80,6 @@ def test_the_list_shows_every_device_newest_first_with_its_columns(admin_client,
     assert f'/admin/qr-codes/{fleet["qr"].public_id}' in cells and "Enrolled" in cells
     assert "UTC" in cells  # enrolled at, last contact
     assert ">16<" in html  # API level 36
-    assert "(4 devices)" not in html or "Page 1" in html
 
 
 def test_the_menu_links_to_devices(admin_client, fleet):
@@ -154,7 +153,7 @@ def test_pager_walks_the_list_by_keyset(db, admin_client, make_qr_code):
         enroll(qr, f"PAGER{number:03d}")
     first = admin_client.get(LIST)
     html = first.get_data(as_text=True)
-    assert len(serials(first)) == 25 and "(27 devices)" in html
+    assert len(serials(first)) == 25 and "Page 1" in html
     older = re.search(r'href="(/admin/devices/\?after=[^"]+)"', html).group(1)
     second = admin_client.get(older.replace("&amp;", "&"))
     assert serials(second) == ["PAGER001", "PAGER000"]
