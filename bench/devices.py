@@ -10,7 +10,8 @@ serial number, a model matching many, a user), its filters (failed, stuck), a de
 its timeline. It prints each median, the SQL statements per request, and the ratio of the large
 size to the small one (the target is at most 1.3). Then, in a fresh process per size, it
 exports the whole list as CSV and prints rows per second and the process's resident memory
-before the export and at its peak (the target: at least 20,000 rows/s, memory flat).
+before the export and the most it reached during it, sampled every 10,000 rows (the target:
+at least 20,000 rows/s, memory flat).
 """
 import argparse
 import multiprocessing
@@ -126,13 +127,15 @@ def _export(database_uri: str, instance: str, results) -> None:
     before = _rss_kib("VmRSS")
     started = time.perf_counter()
     response = client.get("/admin/devices/export.csv", buffered=False)
-    lines = 0
-    for chunk in response.response:
+    lines, peak = 0, before
+    for number, chunk in enumerate(response.response):
         lines += chunk.count(b"\n") if isinstance(chunk, bytes) else chunk.count("\n")
+        if number % 20 == 0:  # every 10,000 rows (the export yields 500 at a time)
+            peak = max(peak, _rss_kib("VmRSS"))
     seconds = time.perf_counter() - started
     response.close()
     results.put({"rows": lines - 1, "seconds": seconds, "rss_before": before,
-                 "rss_peak": _rss_kib("VmHWM")})
+                 "rss_peak": max(peak, _rss_kib("VmRSS"))})
 
 
 def export(database_uri: str, workdir: Path) -> dict:
@@ -158,7 +161,7 @@ def report(label: str, by_scale: dict, exports: dict) -> None:
         print(f"  {rows:>12,} devices: {figures['rows']:,} rows in {figures['seconds']:.1f} s "
               f"= {figures['rows'] / figures['seconds']:,.0f} rows/s; worker RSS "
               f"{figures['rss_before'] / 1024:.0f} MiB before, "
-              f"{figures['rss_peak'] / 1024:.0f} MiB at its peak")
+              f"{figures['rss_peak'] / 1024:.0f} MiB at most during the export")
 
 
 def run(sizes: list[int], repeat: int, postgres: str | None = None) -> dict:
