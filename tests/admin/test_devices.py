@@ -145,6 +145,7 @@ def test_htmx_search_answers_only_the_table(admin_htmx_client, fleet):
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith("<div id=\"device-table\"") or 'id="device-table"' in html
     assert 'name="q"' not in html and "<nav" not in html.split("device-table")[0]
+    assert 'href="/admin/devices/export.csv?q=pixel"' in html  # the export follows the search
 
 
 def test_pager_walks_the_list_by_keyset(db, admin_client, make_qr_code):

@@ -79,6 +79,10 @@ def test_find_open_and_retire_a_simulated_device(browser, fleet_server, artifact
     expect(page.get_by_text("No device matches")).to_be_visible()
     page.get_by_label("State").select_option("enrolled")
     expect(row).to_have_count(1)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert len(exported) == 2 and exported[1].startswith("SIMBROWSER01,")
 
     row.get_by_role("link", name="SIMBROWSER01").click()
     expect(page.get_by_role("heading", name=re.compile("Device SIMBROWSER01"))).to_be_visible()
