@@ -8,7 +8,7 @@ case-insensitively: serial number, model (lower-case indexes), IMEI, user name, 
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from flask import current_app
@@ -151,10 +151,15 @@ def device_rows(keys) -> list[sa.Row]:
 
 # The export's columns in the CSV's order (the API level twice: the version is made from the
 # first), then the id for the keyset; rows are read by position, the cheapest way.
+# The times as the database's plain (naive, UTC) datetimes: the CSV writes them with "UTC"
+# anyway, and making each one aware again would cost more than reading the row.
 _CSV_COLUMNS = (Device.serial_number, Device.imei, Device.manufacturer, Device.model,
                 Device.android_api_level, Device.android_api_level, PortalUser.username,
-                QrCode.public_id, Device.state, Device.created_at, Device.enrolled_at,
-                Device.last_contact_at, Device.retired_at, Device.id)
+                QrCode.public_id, Device.state,
+                *(sa.type_coerce(column, sa.DateTime).label(column.key) for column in (
+                    Device.created_at, Device.enrolled_at, Device.last_contact_at,
+                    Device.retired_at)),
+                Device.id)
 _CREATED, _ID = 9, 13
 
 
@@ -170,12 +175,13 @@ def export_rows(query: str = "", state: str = "") -> Iterator[tuple]:
         batch = statement if last is None else statement.where(
             Device.created_at <= last[0],
             sa.or_(Device.created_at < last[0], Device.id < last[1]))
-        rows = db.session.execute(batch.limit(EXPORT_BATCH)).all()
+        # The session's connection, as Core: the rows need nothing of the ORM's.
+        rows = db.session.connection().execute(batch.limit(EXPORT_BATCH)).all()
         for row in rows:
             yield (*row[:4], android_version(row[4]), *row[5:_ID])
         if len(rows) < EXPORT_BATCH:
             return
-        last = (rows[-1][_CREATED], rows[-1][_ID])
+        last = (rows[-1][_CREATED].replace(tzinfo=timezone.utc), rows[-1][_ID])
 
 
 # One device ------------------------------------------------------------------------------

@@ -174,6 +174,7 @@ def test_csv_export_streams_the_filtered_list_formula_safe(db, admin_client, mak
     assert rows[0][:4] == ["Serial number", "IMEI", "Manufacturer", "Model"]
     assert [row[0] for row in rows[1:]] == ["PLAIN123", "'=HYPERLINK(1)"]
     assert rows[2][3] == "'+Model" and rows[2][4] == "13" and rows[2][7] == qr.public_id
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows[2][9])  # created
 
     filtered = admin_client.get("/admin/devices/export.csv", query_string={"q": "plain"})
     assert len(list(csv.reader(io.StringIO(filtered.get_data(as_text=True))))) == 2
