@@ -36,7 +36,6 @@ CSV_HEADER = ("Serial number", "IMEI", "Manufacturer", "Model", "Android version
               "User", "QR ID", "State", "Created", "Enrolled at", "Last contact", "Retired at")
 
 
-
 def android_version(api_level: int | None) -> str:
     """"13" for API level 33; a level newer than this table knows reads "API 37"."""
     if api_level is None:
