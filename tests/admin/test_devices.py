@@ -351,3 +351,16 @@ def test_a_search_matching_many_reads_the_list_in_order(admin_client, fleet, mon
         ["R58N333CCC", "R58N222BBB", "R58N111AAA"]
     assert serials(admin_client.get(LIST, query_string={"q": "PIXEL", "state": "failed"})) == \
         ["R58N222BBB"]
+
+
+def test_demo_data_devices_fill_the_list_with_contact_and_retirement(db, admin_client):
+    from portal.demo_data import Sizes, generate
+    generate(Sizes(devices=60, qr_codes=6, pending=30, audit=40))
+    devices = db.session.scalars(sa.select(Device)).all()
+    assert len(devices) == 60 and all(device.last_contact_at for device in devices)
+    assert all(device.retired_at for device in devices if device.state == "retired")
+    assert len(serials(admin_client.get(LIST))) == 25
+    failed = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "enrollment.complete", AuditEvent.code == "failed")).all()
+    assert all(event.outcome == "error" and event.details["reason"] for event in failed)
+    assert_figures_exact(db)
