@@ -164,10 +164,12 @@ def report(label: str, by_scale: dict, exports: dict) -> None:
               f"{figures['rss_peak'] / 1024:.0f} MiB at most during the export")
 
 
-def run(sizes: list[int], repeat: int, postgres: str | None = None) -> dict:
+def run(sizes: list[int], repeat: int, postgres: str | None = None,
+        postgres_only: bool = False) -> dict:
     import shutil
     workdir = Path(tempfile.mkdtemp(prefix="bench-devices-"))
-    databases = [("sqlite", lambda rows: f"sqlite:///{workdir}/devices-{rows}.db")]
+    databases = [] if postgres_only and postgres else [
+        ("sqlite", lambda rows: f"sqlite:///{workdir}/devices-{rows}.db")]
     if postgres:
         databases.append(("postgresql", lambda rows: _postgres(postgres, rows)))
     figures = {}
@@ -214,12 +216,14 @@ def main(argv=None) -> dict:
                         help="two device counts; the issue's are 100000,1000000")
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get("TEST_DATABASE_URL"),
                         help="also on PostgreSQL (default: TEST_DATABASE_URL)")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="only on PostgreSQL (with --postgres or TEST_DATABASE_URL)")
     args = parser.parse_args(argv)
     sizes = sorted(int(value) for value in args.scales.split(","))
     if len(set(sizes)) != 2 or sizes[0] < 1_000:
         parser.error("--scales takes two different device counts of 1,000 or more")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    return run(sizes, args.repeat, postgres=args.postgres)
+    return run(sizes, args.repeat, postgres=args.postgres, postgres_only=args.postgres_only)
 
 
 if __name__ == "__main__":
