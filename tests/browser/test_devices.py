@@ -75,6 +75,7 @@ def test_find_open_and_retire_a_simulated_device(browser, fleet_server, artifact
     expect(row).to_contain_text("Sim Phone")
     expect(row).to_contain_text("14")  # Android 14 from API level 34
     expect(row).to_contain_text("Enrolled")
+    page.screenshot(path=artifacts / "devices-1280x800.png")
     page.get_by_label("State").select_option("failed")
     expect(page.get_by_text("No device matches")).to_be_visible()
     page.get_by_label("State").select_option("enrolled")
@@ -90,6 +91,7 @@ def test_find_open_and_retire_a_simulated_device(browser, fleet_server, artifact
     expect(timeline).to_contain_text("Redeemed the QR code")
     expect(timeline).to_contain_text("Provisioning complete")
     page.screenshot(path=artifacts / "device-1280x800.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scroll
 
     messages = []
     page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
