@@ -93,6 +93,8 @@ class Config:
     COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
     COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None
     COMPANION_SIGNATURE_CHECKSUM = os.environ.get("COMPANION_SIGNATURE_CHECKSUM") or None
+    # Devices → Devices: a device still provisioning after this long is "stuck".
+    DEVICE_STUCK_AFTER_MINUTES = _int("DEVICE_STUCK_AFTER_MINUTES", 120)
 
 
 class TestConfig(Config):

@@ -393,7 +393,19 @@ def _device(plan: _Plan, device_id: int, qr: dict, slot, created: datetime) -> d
         "failure_reason": ("Provisioning was cancelled on the device."
                            if state == DeviceState.FAILED else None),
         "created_at": created, "updated_at": created if state == DeviceState.PROVISIONING else enrolled,
-        "enrolled_at": enrolled if state in (DeviceState.ENROLLED, DeviceState.RETIRED) else None}
+        "enrolled_at": enrolled if state in (DeviceState.ENROLLED, DeviceState.RETIRED) else None,
+        **_contact(plan, state, created, enrolled)}
+
+
+def _contact(plan: _Plan, state: str, created: datetime, enrolled: datetime) -> dict:
+    """Last contact, and for a retired device when and by whom."""
+    if state == DeviceState.PROVISIONING:
+        return {"last_contact_at": created, "retired_at": None, "retired_by_id": None}
+    last = min(enrolled + timedelta(minutes=plan.rng.randint(0, 60 * 24 * 30)), plan.now)
+    if state != DeviceState.RETIRED:
+        return {"last_contact_at": last, "retired_at": None, "retired_by_id": None}
+    return {"last_contact_at": last, "retired_at": _moment(plan, last),
+            "retired_by_id": plan.rng.choice(plan.admins)[0]}
 
 
 def _used_pending(plan: _Plan) -> list[dict]:
@@ -488,10 +500,13 @@ def _redeem_event(plan, device):
 
 
 def _complete_event(plan, device):
-    code = DeviceState.FAILED if device["state"] == DeviceState.FAILED else DeviceState.ENROLLED
+    failed = device["state"] == DeviceState.FAILED
     return _event(device["updated_at"], "enrollment.complete", "device", device["public_id"],
-                  code=code, client_address=_address(plan),
-                  serial_number=device["serial_number"])
+                  outcome="error" if failed else "success",
+                  code=DeviceState.FAILED if failed else DeviceState.ENROLLED,
+                  target=device["public_id"], client_address=_address(plan),
+                  serial_number=device["serial_number"],
+                  details={"reason": device["failure_reason"]} if failed else None)
 
 
 def _refused_event(plan, _):

@@ -27,6 +27,7 @@ class Section:
 # lives under /admin/people.
 DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users"), (
     Page("admin.pending", "Pending"),
+    Page("admin.devices", "Devices"),
 ))
 ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", "audit"), (
     Page("admin.ssp_settings", "Self Service Portal"),

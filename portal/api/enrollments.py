@@ -6,7 +6,7 @@ from portal.api import bp
 from portal.api.errors import error_response
 from portal.api.schemas import completion_request, enrollment_request
 from portal.enrollment import errors
-from portal.enrollment.completion import authenticate, complete
+from portal.enrollment.completion import authenticate, complete, touch
 from portal.enrollment.redeem import redeem
 from portal.extensions import client_address
 from portal.extensions import limiter
@@ -66,7 +66,7 @@ def provisioning_complete(device_id):
 
 @bp.get("/devices/<device_id>")
 def device(device_id):
-    device = authenticate(device_id, _bearer_token())
+    device = touch(authenticate(device_id, _bearer_token()))
     return jsonify(device_id=device.public_id, state=device.state, user=_user_json(device.user),
                    enrolled_at=device.enrolled_at.isoformat().replace("+00:00", "Z")
                    if device.enrolled_at else None)

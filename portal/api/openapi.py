@@ -116,12 +116,14 @@ def document(server_url: str) -> dict:
                     "400": _error("Invalid request", ["invalid_request"]),
                     "401": _error("Invalid token", ["invalid_token"]),
                     "404": _error(*_NOT_FOUND),
-                    "409": _error("Invalid state", ["invalid_state"]),
+                    "409": _error("Invalid state: the device already reported the other "
+                                  "result, or an admin retired it", ["invalid_state"]),
                     "413": _error("Body over 16 KiB", ["payload_too_large"]),
                     "415": _error("Not application/json", ["unsupported_media_type"])}}},
             "/devices/{device_id}": {"get": {
                 "operationId": "getDevice", "security": bearer, "parameters": [_DEVICE_ID],
-                "responses": {"200": ok("DeviceStatus", "The device"),
+                "responses": {"200": ok("DeviceStatus", "The device; \"retired\" once an admin "
+                                        "retired it (the Companion then removes itself)"),
                               "401": _error("Invalid token", ["invalid_token"]),
                               "404": _error(*_NOT_FOUND)}}},
         },

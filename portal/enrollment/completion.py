@@ -36,8 +36,8 @@ def complete(device: Device, result: str, reason: str | None, *, client_address:
     InvalidState."""
     target = DeviceState.ENROLLED if result == "success" else DeviceState.FAILED
     if device.state == target:
-        return device
-    values = {"state": target}
+        return touch(device)
+    values = {"state": target, "last_contact_at": utcnow()}
     if target == DeviceState.ENROLLED:
         values["enrolled_at"] = utcnow()
     else:
@@ -49,12 +49,30 @@ def complete(device: Device, result: str, reason: str | None, *, client_address:
         db.session.rollback()
         db.session.refresh(device)
         if device.state == target:  # a concurrent identical report won
-            return device
+            return touch(device)
         raise errors.InvalidState()
     if target == DeviceState.FAILED:
         _release(device)
-    record("enrollment.complete", actor_type="device", actor=device.public_id, outcome="success",
-           code=target, client_address=client_address, serial_number=device.serial_number)
+    _audit(device, target, reason, client_address)
+    db.session.commit()
+    db.session.refresh(device)
+    return device
+
+
+def _audit(device: Device, state: str, reason: str | None, client_address: str) -> None:
+    """A reported failure is an error in the audit log, with the reason the device sent."""
+    details = {"reason": reason} if state == DeviceState.FAILED and reason else {}
+    record("enrollment.complete", actor_type="device", actor=device.public_id,
+           outcome="success" if state == DeviceState.ENROLLED else "error", code=state,
+           target=device.public_id, client_address=client_address,
+           serial_number=device.serial_number, **details)
+
+
+def touch(device: Device) -> Device:
+    """Note that the device called (Devices → Last contact); commits."""
+    db.session.execute(sa.update(Device).where(Device.id == device.id)
+                       .values(last_contact_at=utcnow())
+                       .execution_options(synchronize_session=False))
     db.session.commit()
     db.session.refresh(device)
     return device

@@ -115,6 +115,14 @@ class Device(db.Model):
                  sqlite_where=sa.text("state IN ('provisioning', 'enrolled')"),
                  postgresql_where=sa.text("state IN ('provisioning', 'enrolled')")),
         sa.Index("ix_devices_created_at_id", "created_at", "id"),
+        # Devices → Devices filtered by state (and "stuck"), newest first.
+        sa.Index("ix_devices_state_created_at_id", "state", "created_at", "id"),
+        # Its search by prefix, case-insensitive: the lower-case serial number and model
+        # (text_pattern_ops: PostgreSQL answers LIKE 'abc%' from them whatever the collation).
+        sa.Index("ix_devices_serial_key", "serial_key",
+                 postgresql_ops={"serial_key": "text_pattern_ops"}),
+        sa.Index("ix_devices_model_key", "model_key",
+                 postgresql_ops={"model_key": "text_pattern_ops"}),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -138,6 +146,11 @@ class Device(db.Model):
     last_contact_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     retired_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("admin_users.id"))
+    # Kept by the database (PostgreSQL: stored; SQLite: virtual), for the search by prefix.
+    serial_key: so.Mapped[str | None] = so.mapped_column(sa.String(64), sa.Computed(
+        "lower(serial_number)"))
+    model_key: so.Mapped[str | None] = so.mapped_column(sa.String(64), sa.Computed(
+        "lower(model)"))
 
     qr_code: so.Mapped["QrCode"] = so.relationship()  # noqa: F821
     user: so.Mapped["PortalUser"] = so.relationship()  # noqa: F821

@@ -95,7 +95,8 @@ _FIND_TICKET = (
 _FIND_USER = sa.select(*_USER).where(_USERS.c.id == sa.bindparam("user_id"))
 _INSERT_DEVICE = sa.insert(_DEVICES).returning(_DEVICES.c.id, _DEVICES.c.public_id)
 _RENEW_TOKEN = (sa.update(_DEVICES).where(_DEVICES.c.id == sa.bindparam("device_id"))
-                .values(token_hash=sa.bindparam("new_token_hash"))
+                .values(token_hash=sa.bindparam("new_token_hash"),
+                        last_contact_at=sa.bindparam("now"))
                 .returning(_DEVICES.c.public_id, _DEVICES.c.state, _DEVICES.c.user_id))
 # The subquery picks a pending row and on PostgreSQL locks it (SKIP LOCKED: concurrent
 # redemptions take different rows instead of queueing on one). A row it returns is still
@@ -242,7 +243,7 @@ def _redeem_self_service(qr_code: sa.Row, ticket: sa.Row, info: DeviceInfo) -> _
 def _renew(device_id: int) -> _Device:
     """The same device again: a fresh token (the old one stops working), nothing spent."""
     token = secrets.token_urlsafe(32)
-    row = db.session.execute(_RENEW_TOKEN, {"device_id": device_id,
+    row = db.session.execute(_RENEW_TOKEN, {"device_id": device_id, "now": utcnow(),
                                             "new_token_hash": token_hash(token)}).one()
     return _Device(device_id, row.public_id, row.state, row.user_id, token, created=False)
 
@@ -254,5 +255,6 @@ def _insert_device(qr_code_id: int, user_id: int, info: DeviceInfo) -> _Device:
         "public_id": secrets.token_urlsafe(12), "qr_code_id": qr_code_id, "user_id": user_id,
         "serial_number": info.serial_number, "imei": info.imei,
         "manufacturer": info.manufacturer, "model": info.model,
-        "android_api_level": info.android_api_level, "token_hash": token_hash(token)}).one()
+        "android_api_level": info.android_api_level, "token_hash": token_hash(token),
+        "last_contact_at": utcnow()}).one()
     return _Device(row.id, row.public_id, DeviceState.PROVISIONING, user_id, token, created=True)

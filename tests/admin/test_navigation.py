@@ -10,7 +10,7 @@ from tests.conftest import csrf_token_from, sign_in
 from tests.security.conftest import known  # noqa: F401  (a fixture: real objects for the URLs)
 from tests.security.conftest import url_for_rule
 
-MENU_LINKS = [("Devices", "/admin/devices/", ["Pending"]),
+MENU_LINKS = [("Devices", "/admin/devices/", ["Pending", "Devices"]),
               ("Admin", "/admin/settings/self-service-portal",
                ["Self Service Portal", "Companion", "Localizations", "Zero-Touch / Knox",
                 "Sign-in methods", "Mail", "Outbox", "Audit log", "Users", "Administrators",

@@ -123,8 +123,6 @@ def test_filters_from_the_request_arguments():
         "state": None, "option": None}
 
 
-@pytest.mark.xfail(strict=True, reason="portal/admin/devices.py (the devices helper's) must pass "
-                   "listing.filters_from(request.args) to qr_code_keys: see the pending report")
 def test_the_pending_page_filters_by_state_and_option(fleet, admin_client):
     html = admin_client.get(PENDING, query_string={"state": "revoked"}).get_data(as_text=True)
     assert f'id="qr-code-{fleet["revoked"].id}"' in html

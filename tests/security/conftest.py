@@ -75,9 +75,21 @@ def known(db, make_admin, make_qr_code):
     message = db.session.scalar(sa.select(OutboxMessage.id))
     pending = db.session.scalar(sa.select(PendingEnrollment.id)
                                 .where(PendingEnrollment.qr_code_id == qr.id))
+    device = _enrolled_device(qr)
     return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
-            "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id}
+            "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
+            "device_id": device}
+
+
+def _enrolled_device(qr) -> str:
+    """The public id of a device that redeemed the QR code (through the domain function)."""
+    import json
+
+    from portal.enrollment.redeem import DeviceInfo, redeem
+    extras = json.loads(qr.payload_text())["android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"]
+    return redeem(qr.public_id, otp=extras["otp"], ticket=None, client_address="192.0.2.1",
+                  device=DeviceInfo("R58N000KNOWN", "samsung", "SM-G991B", 33)).device_id
 
 
 def end_user_client(app, make_qr_code, make_user):

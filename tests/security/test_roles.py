@@ -23,6 +23,7 @@ HELPDESK_ENDPOINTS = {
     "admin.two_step", "admin.turn_off_two_step", "admin.new_recovery_codes",
     "admin.confirm_reset_qr_code_otp", "admin.reset_qr_code_otp", "admin.mail_qr_code_again",
     "admin.account_password",
+    "admin.device", "admin.export_devices",
 }
 
 
@@ -98,7 +99,7 @@ def test_a_forbidden_page_is_the_consoles_403_with_the_helpdesk_menu(helpdesk):
     html = response.get_data(as_text=True)
     assert "Not allowed" in html and "Your role, Helpdesk" in html
     nav = re.search(r'<nav class="mainnav".*?</nav>', html, re.S).group(0)
-    assert re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav) == ["Devices", "Pending"]
+    assert re.findall(r'<a href="[^"]+"[^>]*>([^<]+)</a>', nav) == ["Devices", "Pending", "Devices"]
 
 
 def test_an_administrator_sees_the_admin_section(admin_client):

@@ -205,4 +205,55 @@ def revoke_and_expire(name: str, sync: Sync, results, *, target: Target, seed: i
         results.put(asdict(report))
 
 
-JOBS = {"idle": idle, "save_qr_codes": save_qr_codes, "revoke_and_expire": revoke_and_expire}
+def retire_devices(name: str, sync: Sync, results, *, target: Target,
+                   device_ids: list[str]) -> None:
+    """Retire each device (by public id) through the domain function, as the console does."""
+    import sqlalchemy as sa
+    from portal.enrollment.models import Device
+    from portal.enrollment.retirement import AlreadyRetired, retire_device
+    report = Report(name)
+    with _app(target) as db:
+        sync.barrier.wait(BARRIER_TIMEOUT)
+        started = time.perf_counter()
+        for device_id in device_ids:
+            try:
+                device = db.session.scalar(sa.select(Device).where(Device.public_id == device_id))
+                report.ok += retire_device(device, retired_by=None)
+            except AlreadyRetired:
+                report.refused["already_retired"] = report.refused.get("already_retired", 0) + 1
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        report.seconds = time.perf_counter() - started
+        results.put(asdict(report))
+
+
+def redeem_devices(name: str, sync: Sync, results, *, target: Target, qr_id: str,
+                   serials: list[str], otp: str | None = None,
+                   tickets: list[str] | None = None) -> None:
+    """Each serial redeems the QR code (its OTP, or one ticket each) as the API does."""
+    from portal.enrollment.errors import EnrollmentError
+    from portal.enrollment.redeem import DeviceInfo, redeem
+    report = Report(name)
+    with _app(target) as db:
+        sync.barrier.wait(BARRIER_TIMEOUT)
+        started = time.perf_counter()
+        for index, serial in enumerate(serials):
+            try:
+                redeem(qr_id, otp=otp, ticket=tickets[index] if tickets else None,
+                       client_address="127.0.0.1",
+                       device=DeviceInfo(serial, "samsung", "SM-G991B", 33))
+                report.ok += 1
+            except EnrollmentError as error:
+                report.refused[error.code] = report.refused.get(error.code, 0) + 1
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        report.seconds = time.perf_counter() - started
+        results.put(asdict(report))
+
+
+JOBS = {"idle": idle, "save_qr_codes": save_qr_codes, "revoke_and_expire": revoke_and_expire,
+        "retire_devices": retire_devices, "redeem_devices": redeem_devices}
