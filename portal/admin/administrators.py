@@ -4,7 +4,7 @@ from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from portal.accounts import admins as accounts
-from portal.accounts import lockout
+from portal.accounts import lockout, two_step
 from portal.accounts.decorators import administrator_required
 from portal.accounts.errors import AccountError
 from portal.accounts.history import recent_changes
@@ -13,6 +13,7 @@ from portal.admin import bp
 from portal.admin.forms import EmptyForm
 from portal.admin.people_forms import AddAdministratorForm, EditAdministratorForm, PasswordForm
 from portal.database import db
+from portal.extensions import client_address
 from portal.web.forms import show_errors
 from portal.web.htmx import go, refused, render, saved
 
@@ -154,3 +155,30 @@ def unlock_administrator(admin_id):
     return _changed_row(admin_id, lambda admin: lockout.unlock(
         lockout.ADMIN, admin.username, kind="admin", actor=current_user.username),
         "The admin {name} can sign in again: the failed sign-ins are forgotten.")
+
+
+@bp.get("/people/administrators/<int:admin_id>/two-step/reset")
+@administrator_required
+def confirm_reset_two_step(admin_id):
+    admin = _admin(admin_id)
+    return render_template(T + "confirm.html", form=EmptyForm(), button="Turn off two-step sign-in",
+                           title=f"Turn off two-step sign-in for {admin.username}?",
+                           message="For an admin who lost both the phone and the recovery codes: "
+                                   "they sign in with their password alone until they turn it "
+                                   "on again (at once, when it is required for every admin).",
+                           action=url_for("admin.reset_two_step", admin_id=admin.id),
+                           back=url_for("admin.edit_administrator", admin_id=admin.id))
+
+
+@bp.post("/people/administrators/<int:admin_id>/two-step/reset")
+@administrator_required
+def reset_two_step(admin_id):
+    admin = _admin(admin_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if admin.totp_enabled_at is None:
+        flash(f"The admin {admin.username} has no two-step sign-in to turn off.", "error")
+    else:
+        two_step.reset(admin, actor=current_user.username, client_address=client_address())
+        flash(f"Two-step sign-in is off for {admin.username}.", "info")
+    return go(url_for("admin.edit_administrator", admin_id=admin.id))

@@ -339,3 +339,36 @@ def test_the_edit_page_shows_the_current_role_and_mail_recipient(admin_client, m
     assert re.search(r'<input checked id="role-1" name="role" type="radio" value="helpdesk">',
                      html)
     assert re.search(r'<input checked id="mail_recipient"', html)
+
+
+def test_an_administrator_turns_off_two_step_for_an_admin_who_lost_the_phone(
+        admin_client, db, make_admin):
+    import pyotp
+
+    from portal.accounts import two_step
+    other = make_admin(username="lost-phone")
+    secret = two_step.new_secret()
+    two_step.turn_on(other, secret, pyotp.TOTP(secret).now())
+    page = html_of(admin_client.get(f"/admin/people/administrators/{other.id}"))
+    assert "On since" in page and "Turn off (lost phone)" in page
+    confirm = html_of(admin_client.get(f"/admin/people/administrators/{other.id}/two-step/reset"))
+    assert "Turn off two-step sign-in for lost-phone?" in confirm
+
+    response = post_form(admin_client, f"/admin/people/administrators/{other.id}/two-step/reset",
+                         page=f"/admin/people/administrators/{other.id}")
+
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(AdminUser, other.id).totp_enabled_at is None
+    event = events(db, "admin.totp_off")[-1]
+    assert (event.actor, event.target) == (admin_client.admin.username, "lost-phone")
+    again = post_form(admin_client, f"/admin/people/administrators/{other.id}/two-step/reset",
+                      page=f"/admin/people/administrators/{other.id}")
+    assert "has no two-step sign-in to turn off" in html_of(admin_client.get(again.location))
+
+
+def test_an_admin_page_title_is_only_its_title(admin_client, make_admin):
+    other = make_admin(username="titled")
+    html = html_of(admin_client.get(f"/admin/people/administrators/{other.id}"))
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert title.strip() == "titled · Administrators · QR-Code Provisioning"
