@@ -7,7 +7,7 @@ from portal.accounts import admins as accounts
 from portal.accounts import lockout, two_step
 from portal.accounts.decorators import administrator_required
 from portal.accounts.errors import AccountError
-from portal.accounts.history import recent_changes
+from portal.audit.history import recent_changes
 from portal.accounts.models import AdminUser
 from portal.admin import bp
 from portal.admin.forms import EmptyForm
@@ -60,7 +60,7 @@ def _admin_context(admin: AdminUser, form=None, password_form=None) -> dict:
     return {"admin": admin, "form": form or EditAdministratorForm(obj=admin),
             "password_form": password_form or PasswordForm(formdata=None),
             "locked": lockout.is_locked_out(lockout.ADMIN, admin.username),
-            "history": recent_changes("admin", admin.username), "name": admin.username,
+            "history": recent_changes(admin.username, "admin"), "name": admin.username,
             "myself": admin.id == current_user.id}
 
 

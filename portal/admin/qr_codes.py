@@ -8,6 +8,7 @@ from portal.accounts.decorators import (admin_required, administrator_required,
 from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
+from portal.audit.history import recent_changes
 from portal.admin.forms import EmptyForm, ExtendForm, QrCodeForm
 from portal.android import qr as qr_images
 from portal.database import db
@@ -162,7 +163,9 @@ def qr_code(public_id):
                            state=state, devices=devices,
                            form=EmptyForm(), mail_messages=messages, mail_kinds=KIND_NAMES,
                            mail_lines=review.mail_lines(qr, messages),
-                           language=review.language_name(qr.lang))
+                           language=review.language_name(qr.lang),
+                           history=recent_changes(qr.public_id, "qr_code", "pending"),
+                           name=qr.public_id)
 
 
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")

@@ -7,7 +7,7 @@ from portal.accounts import lockout
 from portal.accounts import users as accounts
 from portal.accounts.decorators import administrator_required
 from portal.accounts.errors import AccountError
-from portal.accounts.history import recent_changes
+from portal.audit.history import recent_changes
 from portal.accounts.models import PortalUser
 from portal.admin import bp
 from portal.admin.forms import EmptyForm
@@ -81,7 +81,7 @@ def _user_context(user: PortalUser, form=None, password_form=None) -> dict:
     return {"user": user, "form": form or EditUserForm(obj=user),
             "password_form": password_form or PasswordForm(formdata=None),
             "locked": lockout.is_locked_out(lockout.USER, user.username),
-            "history": recent_changes("user", user.username), "name": user.username,
+            "history": recent_changes(user.username, "user"), "name": user.username,
             "action_form": EmptyForm()}
 
 

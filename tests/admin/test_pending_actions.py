@@ -303,3 +303,16 @@ def test_the_qr_codes_page_shows_exhausted_once_every_enrollment_is_deleted(qr, 
     html = page_of(admin_client, url)
     assert 'class="badge badge-exhausted">Exhausted' in html
     assert "Reset OTP" in html  # still possible, though no enrollment waits
+
+
+def test_the_qr_code_page_shows_its_history_and_links_to_the_log_for_administrators_only(
+        qr, db, admin_client, helpdesk_client):
+    post_form(helpdesk_client, f"/admin/qr-codes/{qr.public_id}/otp/reset")
+
+    for client, links in ((admin_client, True), (helpdesk_client, False)):
+        html = page_of(client, f"/admin/qr-codes/{qr.public_id}")
+        history = html[html.index('id="history"'):]
+        assert "<code>qr_code.reset_otp</code>" in history
+        assert helpdesk_client.admin.username in history
+        assert "<code>qr_code.create</code>" in history
+        assert ("All events for" in history) is links
