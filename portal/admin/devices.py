@@ -84,9 +84,9 @@ def device(device_id):
     view = _load(device_id)
     events = paginate(fleet.timeline(view.device, view.qr_code.public_id), request.args,
                       TIMELINE_PAGE_SIZE)
-    return render_template("admin/devices/device.html", view=view, device=view.device,
-                           events=events, may_retire=is_administrator(),
-                           android_version=fleet.android_version)
+    return render("admin/devices/device.html", "admin/devices/_timeline.html", view=view,
+                  device=view.device, events=events, may_retire=is_administrator(),
+                  android_version=fleet.android_version)
 
 
 @bp.get("/devices/<device_id>/retire")

@@ -330,7 +330,9 @@ def test_retire_without_csrf_is_refused(db, admin_client, fleet):
 
 def test_htmx_retire_redirects_to_the_device(admin_htmx_client, fleet):
     device = fleet["enrolled"]
-    token = csrf_token_from(page_of(admin_htmx_client, device).get_data(as_text=True))
+    boosted = admin_htmx_client.get(f"/admin/devices/{device.public_id}",
+                                    headers={"HX-Boosted": "true"})  # the whole page
+    token = csrf_token_from(boosted.get_data(as_text=True))
     response = admin_htmx_client.post(f"/admin/devices/{device.public_id}/retire",
                                       data={"csrf_token": token})
     assert response.status_code == 204
@@ -364,3 +366,15 @@ def test_demo_data_devices_fill_the_list_with_contact_and_retirement(db, admin_c
         AuditEvent.action == "enrollment.complete", AuditEvent.code == "failed")).all()
     assert all(event.outcome == "error" and event.details["reason"] for event in failed)
     assert_figures_exact(db)
+
+
+def test_the_timeline_pager_swaps_only_the_timeline(admin_htmx_client, db, make_qr_code):
+    """An htmx request for another page of the timeline answers the timeline alone, which its
+    pager links replace (closest [data-list]); a row's link elsewhere stays a page link."""
+    from tests.security.conftest import _enrolled_device
+    device_id = _enrolled_device(make_qr_code("auto"))
+
+    html = admin_htmx_client.get(f"/admin/devices/{device_id}").get_data(as_text=True)
+
+    assert html.startswith('<div id="timeline" data-list>')
+    assert "<header" not in html and "Redeemed the QR code" in html

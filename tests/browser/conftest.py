@@ -181,3 +181,11 @@ def signed_in_context(browser, server, *, timeout=5000, width=1280, height=800, 
     if options.get("java_script_enabled", True):
         expect(page.get_by_role("heading", name="Pending")).to_be_visible()
     return context, page
+
+
+def open_menu(page, section: str, name: str) -> None:
+    """Go to a console page as a person does: its section in the menu, then the page (only the
+    current section lists its pages)."""
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name=section, exact=True).first.click()
+    nav.get_by_role("link", name=name, exact=True).last.click()

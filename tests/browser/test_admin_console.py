@@ -4,7 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FIGURES, sign_in
+from tests.browser.conftest import FIGURES, open_menu, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -85,8 +85,7 @@ def test_next_page_swaps_only_the_table_and_pushes_the_url(signed_in, console):
 
 
 def test_audit_log_filter_swaps_only_the_table_and_pushes_the_url(signed_in, console):
-    signed_in.get_by_role("navigation", name="Main").get_by_role("link",
-                                                                  name="Audit log").click()
+    open_menu(signed_in, "Admin", "Audit log")
     expect(signed_in.get_by_role("heading", name="Audit log")).to_be_visible()
     signed_in.evaluate("document.querySelector('h1').dataset.marker = 'kept'")
 
@@ -116,8 +115,7 @@ def test_a_boosted_page_s_controls_work_the_moment_they_appear(signed_in, consol
             action.dispatchEvent(new Event("change", {bubbles: true}));
         }).observe(document.body, {childList: true, subtree: true});
     }""")
-    signed_in.get_by_role("navigation", name="Main").get_by_role("link",
-                                                                  name="Audit log").click()
+    open_menu(signed_in, "Admin", "Audit log")
 
     expect(signed_in).to_have_url(re.compile(r"/admin/audit\?.*action=admin\.sign_in"))
     expect(signed_in.locator("#audit-rows tr td:nth-child(2)").first).to_have_text(

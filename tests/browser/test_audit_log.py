@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from portal.accounts.admins import create_admin
 from portal.audit.log import record
 from portal.database import db
-from tests.browser.conftest import _live_app, sign_in
+from tests.browser.conftest import _live_app, open_menu, sign_in
 from tests.support.live import serving
 
 pytestmark = pytest.mark.browser
@@ -49,7 +49,7 @@ def page(browser, server_url):
 
 
 def test_the_audit_log_fits_1280_px_and_filters_by_prefix(page, artifacts):
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    open_menu(page, "Admin", "Audit log")
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280

@@ -87,6 +87,10 @@ def test_find_open_and_retire_a_simulated_device(browser, fleet_server, artifact
 
     row.get_by_role("link", name="SIMBROWSER01").click()
     expect(page.get_by_role("heading", name=re.compile("Device SIMBROWSER01"))).to_be_visible()
+    # A row's link is a page of its own, not a swap of the table it sits in.
+    expect(page).to_have_url(re.compile(r"/admin/devices/[^/?]+$"))
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(page.locator("#device-table")).to_have_count(0)
     timeline = page.locator("#device-timeline")
     expect(timeline).to_contain_text("Redeemed the QR code")
     expect(timeline).to_contain_text("Provisioning complete")
@@ -106,6 +110,10 @@ def test_find_open_and_retire_a_simulated_device(browser, fleet_server, artifact
     expect(_figure(page, "used")).to_have_text("0")
     expect(_figure(page, "remaining")).to_have_text(f"{remaining + 1:,}")
     assert remaining + 1 <= WIZARD_LICENSES
+    page.locator("#qr-code-rows a").first.click()
+    expect(page.get_by_role("heading", name="What the QR code contains")).to_be_visible()
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(page.locator("#qr-code-table")).to_have_count(0)
     context.close()
 
 

@@ -3,7 +3,7 @@ settings page opened by its address is the console's "Not allowed" page, not a c
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import HELPDESK, sign_in
+from tests.browser.conftest import HELPDESK, open_menu, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +25,5 @@ def test_helpdesk_sees_devices_only_and_is_refused_an_admin_page(page, artifacts
     expect(page.get_by_text("Your role, Helpdesk, may not open this page")).to_be_visible()
     page.screenshot(path=artifacts / "helpdesk-forbidden-1280x800.png")
 
-    page.get_by_role("navigation", name="Main").get_by_role(
-        "link", name="Pending", exact=True).click()
+    open_menu(page, "Devices", "Pending")
     expect(page.get_by_role("heading", name="Pending")).to_be_visible()

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.accounts.admins import create_admin
-from tests.browser.conftest import _live_app, sign_in
+from tests.browser.conftest import _live_app, open_menu, sign_in
 from tests.browser.test_admin_console import CSP_VIOLATION
 from tests.support.live import serving
 
@@ -82,8 +82,7 @@ def test_required_for_everyone_a_helpdesk_admin_sets_it_up_at_sign_in(page, brow
                                                                      server_url, artifacts):
     page.goto("/admin/login")
     sign_in(page, *ADMIN)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign-in methods") \
-        .click()
+    open_menu(page, "Admin", "Sign-in methods")
     page.get_by_label("Require two-step sign-in of every admin").check()
     page.get_by_role("button", name="Save two-step sign-in").click()
     expect(page.get_by_text("Every admin must now sign in with two steps")).to_be_visible()
