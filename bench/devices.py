@@ -191,22 +191,15 @@ def run(sizes: list[int], repeat: int, postgres: str | None = None,
     return figures
 
 
+PREFIX = "portal_bench_devices"
+
+
 def _postgres(server: str, rows: int) -> str:
-    from config import database_url
-    from tests.conftest import _fresh_postgres_database
-    return _fresh_postgres_database(database_url(server), f"portal_bench_devices_{rows}")
+    return pages._postgres(server, rows, PREFIX)
 
 
 def _drop_postgres(server: str, sizes: list[int]) -> None:
-    import sqlalchemy as sa
-
-    from config import database_url
-    admin = sa.create_engine(database_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for rows in sizes:
-            connection.execute(sa.text(
-                f'DROP DATABASE IF EXISTS "portal_bench_devices_{rows}" WITH (FORCE)'))
-    admin.dispose()
+    pages._drop_postgres(server, sizes, PREFIX)
 
 
 def main(argv=None) -> dict:

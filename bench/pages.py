@@ -230,13 +230,14 @@ def run(sizes: list[int], repeat: int, postgres: str | None = None
     return figures
 
 
-def _postgres(server: str, rows: int) -> str:
+def _postgres(server: str, rows: int, prefix: str = "portal_bench_pages") -> str:
+    """A fresh database for one size on the PostgreSQL server, named after the bench."""
     from config import database_url
     from tests.conftest import _fresh_postgres_database
-    return _fresh_postgres_database(database_url(server), f"portal_bench_pages_{rows}")
+    return _fresh_postgres_database(database_url(server), f"{prefix}_{rows}")
 
 
-def _drop_postgres(server: str, sizes: list[int]) -> None:
+def _drop_postgres(server: str, sizes: list[int], prefix: str = "portal_bench_pages") -> None:
     import sqlalchemy as sa
 
     from config import database_url
@@ -244,7 +245,7 @@ def _drop_postgres(server: str, sizes: list[int]) -> None:
     with admin.connect() as connection:
         for rows in sizes:
             connection.execute(sa.text(
-                f'DROP DATABASE IF EXISTS "portal_bench_pages_{rows}" WITH (FORCE)'))
+                f'DROP DATABASE IF EXISTS "{prefix}_{rows}" WITH (FORCE)'))
     admin.dispose()
 
 

@@ -111,7 +111,7 @@ def set_administrator_password(admin_id):
 @administrator_required
 def confirm_disable_administrator(admin_id):
     admin = _admin(admin_id)
-    return render_template(T + "confirm.html", form=EmptyForm(), button="Disable",
+    return render_template("admin/confirm.html", form=EmptyForm(), button="Disable",
                            title=f"Disable the admin {admin.username}?",
                            message="They are signed out everywhere at once and can no longer "
                                    "sign in to the console until you enable them again.",
@@ -161,7 +161,7 @@ def unlock_administrator(admin_id):
 @administrator_required
 def confirm_reset_two_step(admin_id):
     admin = _admin(admin_id)
-    return render_template(T + "confirm.html", form=EmptyForm(), button="Turn off two-step sign-in",
+    return render_template("admin/confirm.html", form=EmptyForm(), button="Turn off two-step sign-in",
                            title=f"Turn off two-step sign-in for {admin.username}?",
                            message="For an admin who lost both the phone and the recovery codes: "
                                    "they sign in with their password alone until they turn it "

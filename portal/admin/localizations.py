@@ -48,7 +48,7 @@ def confirm_delete_localization(tag):
     localization = localization_list.find(tag)
     if localization is None or localization.builtin:
         abort(404)
-    return render_template(T + "confirm_delete.html", form=EmptyForm(),
+    return render_template("admin/confirm.html", form=EmptyForm(),
                            title=f"Delete the localization {localization.tag}?",
                            message=f"{localization.name} ({localization.tag}) will no longer be "
                                    "offered in the wizard. QR codes already created with it "

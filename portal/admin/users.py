@@ -130,7 +130,7 @@ def set_user_password(user_id):
 @administrator_required
 def confirm_disable_user(user_id):
     user = _user(user_id)
-    return render_template(T + "confirm.html", form=EmptyForm(), button="Disable",
+    return render_template("admin/confirm.html", form=EmptyForm(), button="Disable",
                            title=f"Disable the user {user.username}?",
                            message=DISABLE_USER_MESSAGE,
                            action=url_for("admin.disable_user", user_id=user.id),

@@ -82,7 +82,7 @@ def request_too_large(error):
 def confirm_delete_zero_touch_entry(entry_id):
     entry = db.get_or_404(ZeroTouchEntry, entry_id)
     kind = "IMEI" if entry.kind == "imei" else "serial number"
-    return render_template(T + "confirm_delete.html", form=EmptyForm(),
+    return render_template("admin/confirm.html", form=EmptyForm(),
                            title=f"Remove {entry.identifier} from the Zero-Touch / Knox list?",
                            message=f"The device with the {kind} {entry.identifier} will then "
                                    "be allowed to enroll with Advanced QR provisioning.",
