@@ -1,5 +1,6 @@
 """Creating admins, signing them in and out."""
 import secrets
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -49,15 +50,23 @@ def ensure_first_admin(username: str = "admin") -> tuple[AdminUser, str] | None:
     return admin, password
 
 
-def authenticate(username: str, password: str, *, client_address: str) -> AdminUser | None:
-    """The active admin with these credentials, or None; records the attempt either way."""
+def authenticate(username: str, password: str, *, client_address: str,
+                 second_step: Callable[[AdminUser], bool] | None = None) -> AdminUser | None:
+    """The active admin with these credentials, or None; records the attempt either way.
+
+    `second_step(admin)` says whether a two-step code must follow: then the record says that
+    only the password was right, and the code step records the sign-in itself."""
     admin = db.session.scalar(sa.select(AdminUser).where(
         sa.func.lower(AdminUser.username) == (username or "").strip().lower()))
     ok = verify_password(admin.password_hash if admin else None, password or "")
     if ok and admin.active:
-        admin.last_login_at = utcnow()
-        record("admin.sign_in", actor_type="admin", actor=admin.username,
-               client_address=client_address)
+        if second_step and second_step(admin):
+            record("admin.sign_in", actor_type="admin", actor=admin.username,
+                   client_address=client_address, step="password", next_step="two-step code")
+        else:
+            admin.last_login_at = utcnow()
+            record("admin.sign_in", actor_type="admin", actor=admin.username,
+                   client_address=client_address)
         db.session.commit()
         return admin
     record("admin.sign_in", actor_type="admin", actor=(username or "")[:64], outcome="refused",

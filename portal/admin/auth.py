@@ -30,7 +30,8 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if not form.validate_on_submit():
         return render_template("admin/login.html", form=form), 422 if form.is_submitted() else 200
-    admin = authenticate(form.username.data, form.password.data, client_address=client_address())
+    admin = authenticate(form.username.data, form.password.data, client_address=client_address(),
+                         second_step=needs_second_step)
     if admin is None:
         form.password.errors.append("The user name or the password is wrong.")
         return render_template("admin/login.html", form=form), 422

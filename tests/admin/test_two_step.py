@@ -141,11 +141,17 @@ def test_a_helpdesk_admin_can_set_up_their_own(helpdesk_client, db):
 
 def test_the_password_alone_does_not_sign_in_the_code_does(on, db):
     client, admin, secret, _ = on
+    db.session.refresh(admin)
+    last_sign_in = admin.last_login_at
 
     response = sign_in(client, admin.username)
 
     assert (response.status_code, response.headers["Location"]) == (303, CODE)
     assert client.get(PENDING).status_code == 302  # not signed in yet
+    password_step = events(db, "admin.sign_in")[-1]  # says that a code must follow
+    assert password_step.details == {"step": "password", "next_step": "two-step code"}
+    db.session.refresh(admin)
+    assert admin.last_login_at == last_sign_in
     page = client.get(CODE).get_data(as_text=True)
     assert "<h1>Two-step sign-in</h1>" in page
     response = enter_code(client, later(secret))
