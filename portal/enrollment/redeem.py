@@ -87,7 +87,7 @@ _FIND_QR_CODE = (
 _FIND_TICKET = (
     sa.select(_TICKETS.c.id, _TICKETS.c.user_id, _TICKETS.c.expires_at, _TICKETS.c.used_at,
               _TICKETS.c.device_id, _DEVICES.c.serial_number.label("device_serial_number"),
-              *_USER)
+              *_USER, _USERS.c.active.label("user_active"))
     .join(_USERS, _USERS.c.id == _TICKETS.c.user_id)
     .outerjoin(_DEVICES, _DEVICES.c.id == _TICKETS.c.device_id)
     .where(_TICKETS.c.ticket_hash == sa.bindparam("ticket_hash"),
@@ -226,6 +226,8 @@ def _redeem_self_service(qr_code: sa.Row, ticket: sa.Row, info: DeviceInfo) -> _
         _check(qr_code, info)
         return _renew(ticket.device_id)
     _check(qr_code, info)
+    if not ticket.user_active:  # disabled after signing in: the unspent ticket dies with it
+        raise errors.InvalidCredentials()
     if ticket.expires_at <= utcnow():
         raise errors.Expired()
     if qr_code.active_device_id is not None:

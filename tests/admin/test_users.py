@@ -11,7 +11,7 @@ from portal.audit.models import AuditEvent
 from portal.database import db as _db
 from portal.database import utcnow
 from portal.provisioning.qr_codes import ProvisioningError, QrCodeRequest, create_qr_code
-from tests.api.conftest import auto_body, error_of, redeem
+from tests.api.conftest import auto_body, error_of, redeem, ssp_body
 from tests.conftest import csrf_token, post_form
 from tests.selfservice.conftest import post_sign_in
 
@@ -300,6 +300,20 @@ def test_the_api_refuses_a_disabled_users_automatic_qr_until_enabled(admin_clien
 
     post_form(admin_client, f"{USERS}/{user.id}/enable", page=USERS)
     assert redeem(client, auto_body(qr)).status_code == 201
+
+
+def test_a_ticket_minted_before_the_user_was_disabled_is_refused_until_enabled(
+        admin_client, client, db, make_user, make_qr_code):
+    from portal.enrollment.tickets import issue_ticket
+    user = make_user("mo")
+    qr = make_qr_code("ssp")
+    ticket = issue_ticket(qr, user)  # signed in on the phone, then the admin disables them
+    post_form(admin_client, f"{USERS}/{user.id}/disable", page=USERS)
+
+    error_of(redeem(client, ssp_body(qr, ticket)), 401, "invalid_credentials")
+
+    post_form(admin_client, f"{USERS}/{user.id}/enable", page=USERS)
+    assert redeem(client, ssp_body(qr, ticket)).status_code == 201
 
 
 # Unlock
