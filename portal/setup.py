@@ -122,9 +122,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import bp as api_bp
     from portal.extensions import csrf
     from portal.selfservice import bp as ssp_bp
-    from portal.web import errors, headers
+    from portal.web import converters, errors, headers
     from portal.web.health import bp as health_bp
 
+    converters.register(app)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(ssp_bp, url_prefix="/ssp")
     app.register_blueprint(api_bp, url_prefix="/api/v1")

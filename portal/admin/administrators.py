@@ -64,7 +64,7 @@ def _admin_context(admin: AdminUser, form=None, password_form=None) -> dict:
             "myself": admin.id == current_user.id}
 
 
-@bp.route("/people/administrators/<int:admin_id>", methods=["GET", "POST"])
+@bp.route("/people/administrators/<id:admin_id>", methods=["GET", "POST"])
 @administrator_required
 def edit_administrator(admin_id):
     admin = _admin(admin_id)
@@ -86,7 +86,7 @@ def edit_administrator(admin_id):
                   **_admin_context(_admin(admin_id), form)), status
 
 
-@bp.route("/people/administrators/<int:admin_id>/password", methods=["GET", "POST"])
+@bp.route("/people/administrators/<id:admin_id>/password", methods=["GET", "POST"])
 @administrator_required
 def set_administrator_password(admin_id):
     admin = _admin(admin_id)
@@ -107,7 +107,7 @@ def set_administrator_password(admin_id):
                   **_admin_context(admin, password_form=form)), status
 
 
-@bp.get("/people/administrators/<int:admin_id>/disable")
+@bp.get("/people/administrators/<id:admin_id>/disable")
 @administrator_required
 def confirm_disable_administrator(admin_id):
     admin = _admin(admin_id)
@@ -135,21 +135,21 @@ def _changed_row(admin_id: int, change, message: str):
                  form=EmptyForm())
 
 
-@bp.post("/people/administrators/<int:admin_id>/disable")
+@bp.post("/people/administrators/<id:admin_id>/disable")
 @administrator_required
 def disable_administrator(admin_id):
     return _changed_row(admin_id, lambda admin: accounts.set_admin_active(
         admin.id, False, actor=current_user), "The admin {name} is disabled and signed out.")
 
 
-@bp.post("/people/administrators/<int:admin_id>/enable")
+@bp.post("/people/administrators/<id:admin_id>/enable")
 @administrator_required
 def enable_administrator(admin_id):
     return _changed_row(admin_id, lambda admin: accounts.set_admin_active(
         admin.id, True, actor=current_user), "The admin {name} is enabled.")
 
 
-@bp.post("/people/administrators/<int:admin_id>/unlock")
+@bp.post("/people/administrators/<id:admin_id>/unlock")
 @administrator_required
 def unlock_administrator(admin_id):
     return _changed_row(admin_id, lambda admin: lockout.unlock(
@@ -157,7 +157,7 @@ def unlock_administrator(admin_id):
         "The admin {name} can sign in again: the failed sign-ins are forgotten.")
 
 
-@bp.get("/people/administrators/<int:admin_id>/two-step/reset")
+@bp.get("/people/administrators/<id:admin_id>/two-step/reset")
 @administrator_required
 def confirm_reset_two_step(admin_id):
     admin = _admin(admin_id)
@@ -170,7 +170,7 @@ def confirm_reset_two_step(admin_id):
                            back=url_for("admin.edit_administrator", admin_id=admin.id))
 
 
-@bp.post("/people/administrators/<int:admin_id>/two-step/reset")
+@bp.post("/people/administrators/<id:admin_id>/two-step/reset")
 @administrator_required
 def reset_two_step(admin_id):
     admin = _admin(admin_id)

@@ -85,7 +85,7 @@ def outbox():
     return render(T + "outbox.html", T + "_outbox_table.html", **_outbox_context())
 
 
-@bp.get("/outbox/<int:message_id>/resend")
+@bp.get("/outbox/<id:message_id>/resend")
 @admin_required
 def confirm_resend_message(message_id):
     message = db.get_or_404(OutboxMessage, message_id)
@@ -93,7 +93,7 @@ def confirm_resend_message(message_id):
                            kinds=KIND_NAMES)
 
 
-@bp.post("/outbox/<int:message_id>/resend")
+@bp.post("/outbox/<id:message_id>/resend")
 @admin_required
 def resend_message(message_id):
     if not EmptyForm().validate_on_submit():

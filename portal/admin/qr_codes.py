@@ -280,7 +280,7 @@ def _load_pending(qr: QrCode, pending_id: int) -> PendingEnrollment:
     return pending
 
 
-@bp.get("/qr-codes/<public_id>/pending/<int:pending_id>/delete")
+@bp.get("/qr-codes/<public_id>/pending/<id:pending_id>/delete")
 @administrator_required
 def confirm_delete_pending(public_id, pending_id):
     qr = _load(public_id)
@@ -288,7 +288,7 @@ def confirm_delete_pending(public_id, pending_id):
                            pending=_load_pending(qr, pending_id))
 
 
-@bp.post("/qr-codes/<public_id>/pending/<int:pending_id>/delete")
+@bp.post("/qr-codes/<public_id>/pending/<id:pending_id>/delete")
 @administrator_required
 def delete_pending(public_id, pending_id):
     qr = _load(public_id)

@@ -85,7 +85,7 @@ def _user_context(user: PortalUser, form=None, password_form=None) -> dict:
             "action_form": EmptyForm()}
 
 
-@bp.route("/people/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/people/users/<id:user_id>", methods=["GET", "POST"])
 @administrator_required
 def edit_user(user_id):
     user = _user(user_id)
@@ -106,7 +106,7 @@ def edit_user(user_id):
                   **_user_context(db.session.get(PortalUser, user_id), form)), status
 
 
-@bp.route("/people/users/<int:user_id>/password", methods=["GET", "POST"])
+@bp.route("/people/users/<id:user_id>/password", methods=["GET", "POST"])
 @administrator_required
 def set_user_password(user_id):
     user = _user(user_id)
@@ -126,7 +126,7 @@ def set_user_password(user_id):
                   **_user_context(user, password_form=form)), status
 
 
-@bp.get("/people/users/<int:user_id>/disable")
+@bp.get("/people/users/<id:user_id>/disable")
 @administrator_required
 def confirm_disable_user(user_id):
     user = _user(user_id)
@@ -161,21 +161,21 @@ def _changed_row(user_id: int, change, message: str, sources=(UserSource.LOCAL,)
                  url_values={"q": user.username})
 
 
-@bp.post("/people/users/<int:user_id>/disable")
+@bp.post("/people/users/<id:user_id>/disable")
 @administrator_required
 def disable_user(user_id):
     return _changed_row(user_id, lambda user: accounts.set_user_active(
         user.id, False, actor=current_user.username), "The user {name} is disabled.")
 
 
-@bp.post("/people/users/<int:user_id>/enable")
+@bp.post("/people/users/<id:user_id>/enable")
 @administrator_required
 def enable_user(user_id):
     return _changed_row(user_id, lambda user: accounts.set_user_active(
         user.id, True, actor=current_user.username), "The user {name} is enabled.")
 
 
-@bp.post("/people/users/<int:user_id>/unlock")
+@bp.post("/people/users/<id:user_id>/unlock")
 @administrator_required
 def unlock_user(user_id):
     return _changed_row(user_id, lambda user: lockout.unlock(

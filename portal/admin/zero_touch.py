@@ -77,7 +77,7 @@ def request_too_large(error):
                   **_context(form)), 422 if wants_fragment() else 413
 
 
-@bp.get("/settings/zero-touch/<int:entry_id>/delete")
+@bp.get("/settings/zero-touch/<id:entry_id>/delete")
 @administrator_required
 def confirm_delete_zero_touch_entry(entry_id):
     entry = db.get_or_404(ZeroTouchEntry, entry_id)
@@ -90,7 +90,7 @@ def confirm_delete_zero_touch_entry(entry_id):
                            back=url_for("admin.zero_touch"))
 
 
-@bp.post("/settings/zero-touch/<int:entry_id>/delete")
+@bp.post("/settings/zero-touch/<id:entry_id>/delete")
 @administrator_required
 def delete_zero_touch_entry(entry_id):
     try:
