@@ -17,8 +17,12 @@ EXAMPLE_CHECKSUM = "RtsMBFN2G-wzu3HHwYZaQPzFoDuIpVtHkuEHDhnix34"
 
 DEFAULT_SCHEME = "companion"
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{1,31}")
-# Schemes a browser opens itself (or that run code) would never reach the Companion.
-_RESERVED_SCHEMES = {"http", "https", "javascript", "data", "file"}
+# Schemes a browser or Android opens itself (or that run code, or reach another app) would
+# never reach the Companion; only the Companion's own custom scheme may carry the ticket.
+RESERVED_SCHEMES = frozenset({
+    "http", "https", "javascript", "data", "vbscript", "file", "intent", "about", "blob",
+    "filesystem", "view-source", "ftp", "ws", "wss", "mailto", "tel", "sms", "smsto", "mms",
+    "geo", "market", "content", "android-app", "chrome", "chrome-extension", "jar", "urn"})
 _MAX_LENGTHS = {"component_name": 255, "download_url": 2048}
 
 
@@ -62,9 +66,10 @@ def scheme_error(scheme: str) -> str | None:
     if not _SCHEME.fullmatch(scheme or ""):
         return ("Enrollment link scheme must be 2–32 characters: a lower-case letter, then "
                 "lower-case letters, digits, +, . or -, e.g. companion.")
-    if scheme in _RESERVED_SCHEMES:
-        return (f'Enrollment link scheme "{scheme}" would be opened by the browser, not by the '
-                "Companion; use the Companion's own scheme, e.g. companion.")
+    if scheme in RESERVED_SCHEMES:
+        return (f'Enrollment link scheme "{scheme}" would be opened by the browser or by another '
+                "app, not by the Companion; use the Companion's own custom scheme, e.g. "
+                "companion.")
     return None
 
 

@@ -300,6 +300,8 @@ BAD_COMPANION = {
     "checksum_of_20_bytes": ("signature_checksum", "qZk-NkcGgWq6PiVxeFDCbJzQ2J0", "SHA-1"),
     "scheme_http": ("enrollment_link_scheme", "http", "opened by the browser"),
     "scheme_javascript": ("enrollment_link_scheme", "javascript", "opened by the browser"),
+    "scheme_intent": ("enrollment_link_scheme", "intent", "opened by the browser"),
+    "scheme_vbscript": ("enrollment_link_scheme", "vbscript", "opened by the browser"),
     "scheme_upper_case": ("enrollment_link_scheme", "Companion", "lower-case"),
     "scheme_one_letter": ("enrollment_link_scheme", "c", "2–32 characters"),
 }
@@ -320,6 +322,14 @@ def test_companion_bad_input_gets_422_with_the_error_next_to_the_field_and_nothi
     assert html.count('class="error"') == 1  # only the bad field is marked
     assert db.session.get(CompanionSettings, 1) is None
     assert _events(db, "settings.companion") == []
+
+
+@pytest.mark.parametrize("scheme", ["data", "file", "about", "blob", "market", "content",
+                                    "android-app", "view-source", "mailto"])
+def test_only_a_custom_scheme_is_an_enrollment_link_scheme(scheme):
+    from portal.settings.companion import scheme_error
+    assert "opened by the browser" in scheme_error(scheme)
+    assert scheme_error("acme-companion") is None and scheme_error("companion") is None
 
 
 def test_companion_shows_every_problem_at_once(admin_client, db):
