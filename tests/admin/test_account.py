@@ -2,25 +2,11 @@
 import re
 
 import pytest
-import sqlalchemy as sa
 
-from portal.audit.models import AuditEvent
 from tests.conftest import ADMIN_PASSWORD, post_form, sign_in
+from tests.support.pages import events, field_error, html_of
 
 ACCOUNT = "/admin/account/password"
-
-
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def field_error(html: str, field: str) -> str:
-    match = re.search(rf'<span class="error" id="{field}-error">([^<]*)</span>', html)
-    return match.group(1) if match else ""
-
-
-def events(db, action):
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def test_the_top_bar_names_the_admin_and_links_to_my_account(helpdesk_client):

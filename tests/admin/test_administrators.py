@@ -9,25 +9,11 @@ import sqlalchemy as sa
 from portal.accounts.admins import set_admin_active, update_admin
 from portal.accounts.errors import AccountError
 from portal.accounts.models import AdminUser
-from portal.audit.models import AuditEvent
 from tests.conftest import ADMIN_PASSWORD, csrf_token, post_form, sign_in
+from tests.support.pages import events, field_error, html_of
 
 ADMINS = "/admin/people/administrators"
 NEW = ADMINS + "/new"
-
-
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def field_error(html: str, field: str) -> str:
-    match = re.search(rf'<span class="error" id="{field}-error">([^<]*)</span>', html)
-    return match.group(1) if match else ""
-
-
-def events(db, action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)
-                                   .order_by(AuditEvent.id)))
 
 
 def admin_count(db) -> int:

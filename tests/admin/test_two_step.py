@@ -11,6 +11,7 @@ from portal.accounts.models import AdminUser, RecoveryCode
 from portal.admin import two_step as two_step_view
 from portal.audit.models import AuditEvent
 from tests.conftest import ADMIN_PASSWORD, post_form, sign_in
+from tests.support.pages import events
 
 PAGE = "/admin/account/two-step"
 CODE = "/admin/login/code"
@@ -40,11 +41,6 @@ def turn_on(client) -> tuple[str, list[str]]:
     codes = recovery_codes_on(response.get_data(as_text=True))
     assert len(codes) == 10
     return secret, codes
-
-
-def events(db, action: str) -> list[AuditEvent]:
-    return db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)
-                              .order_by(AuditEvent.id)).all()
 
 
 @pytest.fixture

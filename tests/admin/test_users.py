@@ -7,30 +7,16 @@ import sqlalchemy as sa
 
 from portal.accounts.directory import record_directory_user
 from portal.accounts.models import PortalUser
-from portal.audit.models import AuditEvent
 from portal.database import db as _db
 from portal.database import utcnow
 from portal.provisioning.qr_codes import ProvisioningError, QrCodeRequest, create_qr_code
 from tests.api.conftest import auto_body, error_of, redeem, ssp_body
 from tests.conftest import csrf_token, post_form
 from tests.selfservice.conftest import post_sign_in
+from tests.support.pages import events, field_error, html_of
 
 USERS = "/admin/people/users"
 NEW = USERS + "/new"
-
-
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def field_error(html: str, field: str) -> str:
-    match = re.search(rf'<span class="error" id="{field}-error">([^<]*)</span>', html)
-    return match.group(1) if match else ""
-
-
-def events(db, action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)
-                                   .order_by(AuditEvent.id)))
 
 
 def user_count(db) -> int:
