@@ -170,6 +170,10 @@ BAD_USER_INPUT = {
     "username_leading_dot": (_user_args(username=".dave"), "starting with a letter", None),
     "display_name_too_long": (_user_args(extra=["--display-name", "D" * 257]),
                               "at most 256 characters", None),
+    "display_name_two_lines": (_user_args(extra=["--display-name", "Dave\nBcc: x@example.com"]),
+                               "must be one line", None),
+    "email_list": (_user_args(email="dave@example.com,eve@example.com"), "not a valid email",
+                   None),
 }
 
 

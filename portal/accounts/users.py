@@ -14,10 +14,7 @@ def add_local_user(username: str, email: str, password: str, *, display_name: st
     """Create and commit a local user; raises AccountError (nothing written) on bad input."""
     username, email = check_username(username), check_email(email)
     check_password(password)
-    display_name = (display_name or "").strip() or None
-    if display_name and len(display_name) > 256:
-        raise AccountError({"display_name": "The display name must have at most 256 "
-                                            "characters."})
+    display_name = _display_name(display_name)
     exists = db.session.scalar(sa.select(PortalUser.id).where(
         PortalUser.source == UserSource.LOCAL,
         sa.func.lower(PortalUser.username) == username.lower()))
@@ -91,7 +88,11 @@ def _local_user(user_id) -> PortalUser:
 
 
 def _display_name(display_name: str | None) -> str | None:
+    """The display name, stripped: one line (it is written into mails' headers and texts)."""
     display_name = (display_name or "").strip() or None
+    if display_name and any(ord(c) < 32 or ord(c) == 127 for c in display_name):
+        raise AccountError({"display_name": "The display name must be one line, without "
+                                            "line breaks or control characters."})
     if display_name and len(display_name) > MAX_DISPLAY_NAME:
         raise AccountError({"display_name": f"The display name must have at most "
                                             f"{MAX_DISPLAY_NAME} characters."})

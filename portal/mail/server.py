@@ -2,7 +2,7 @@
 The password is stored encrypted and never shown again."""
 import re
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 
 from flask import current_app
 
@@ -50,8 +50,15 @@ def envelope_address(sender: str) -> str:
 
 
 def address_error(text: str) -> str | None:
-    """A light check (local@domain, no spaces); the server has the last word."""
-    address = envelope_address(text or "")
+    """Exactly one address on one line (a CR or LF would start a header of its own, a list
+    would send every mail to several people), then a light check (local@domain, no spaces);
+    the server has the last word."""
+    text = text or ""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return "Enter the address on one line (no line breaks or control characters)."
+    if len(getaddresses([text])) > 1:
+        return "Enter one address only, not a list (use a mailing list's address for several)."
+    address = envelope_address(text)
     if not address or address.count("@") != 1 or any(c.isspace() for c in address) \
             or len(address) > 254 or not all(address.split("@")):
         return "Enter an address such as portal@example.com (optionally Name <address>)."

@@ -120,6 +120,37 @@ def test_bad_values_are_refused_next_to_their_fields_and_nothing_is_saved(
     assert db.session.get(SmtpSettings, 1) is None
 
 
+@pytest.mark.parametrize("sender, message", [
+    ("portal@example.org\r\nBcc: everyone@example.org", "on one line"),
+    ("Portal\n<portal@example.org>", "on one line"),
+    ("portal@example.org, it@example.org", "one address only"),
+    ("Portal <portal@example.org>, IT <it@example.org>", "one address only"),
+])
+def test_the_sender_is_one_address_on_one_line(admin_client, db, smtp_server, sender, message):
+    response = _post(admin_client, MAIL, _form(smtp_server.port, sender=sender))
+
+    assert response.status_code == 422
+    assert message in _html(response)
+    assert db.session.get(SmtpSettings, 1) is None
+
+
+def test_a_quoted_display_name_with_a_comma_is_still_one_sender(admin_client, db, smtp_server):
+    _post(admin_client, MAIL, _form(smtp_server.port, sender='"Provisioning, IT" <it@example.org>'))
+    assert db.session.get(SmtpSettings, 1).sender == '"Provisioning, IT" <it@example.org>'
+
+
+@pytest.mark.parametrize("recipient", ["me@example.com\r\nBcc: you@example.com",
+                                       "me@example.com, you@example.com"])
+def test_a_test_mail_goes_to_one_address_only(admin_client, db, smtp_server, recipient):
+    response = _post(admin_client, TEST, _form(smtp_server.port, test_recipient=recipient),
+                     htmx=True)
+
+    assert response.status_code == 200
+    html = _html(response)
+    assert 'class="connection-test failed"' in html and "Enter the address to send" in html
+    assert smtp_server.to("you@example.com") == []  # nothing was sent to anyone
+
+
 def test_htmx_save_answers_the_form_and_the_flash_out_of_band(admin_client, db, smtp_server):
     response = _post(admin_client, MAIL, _form(smtp_server.port), htmx=True)
 
