@@ -39,25 +39,7 @@ def sizes_for(rows: int):
 
 
 def build(database_uri: str, rows: int, workdir: Path):
-    from flask_migrate import upgrade
-
-    from config import TestConfig
-    from portal import create_app
-    from portal.accounts.admins import create_admin
-    from portal.database import db
-    from portal.demo_data import analyze, generate
-    instance = tempfile.mkdtemp(prefix=f"instance-{rows}-", dir=workdir)
-    app = create_app(type("BenchDevices", (TestConfig,), {
-        "SQLALCHEMY_DATABASE_URI": database_uri, "INSTANCE_PATH": instance}))
-    with app.app_context():
-        upgrade()
-        create_admin("bench-admin", "bench-admin@example.com", pages.PASSWORD)
-        started = time.perf_counter()
-        generate(sizes_for(rows))
-        analyze()
-        print(f"  demo-data {rows:,} devices: {time.perf_counter() - started:.1f} s", flush=True)
-        db.engine.dispose()
-    return app
+    return pages.build(database_uri, rows, workdir, sizes=sizes_for(rows))
 
 
 def _samples(app) -> dict:

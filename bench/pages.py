@@ -39,8 +39,9 @@ def sizes_for(rows: int):
     return Sizes(devices=rows, qr_codes=rows // 10, pending=rows, audit=rows)
 
 
-def build(database_uri: str, rows: int, workdir: Path):
-    """A migrated database with demo data of `rows`; returns the app."""
+def build(database_uri: str, rows: int, workdir: Path, sizes=None):
+    """A migrated database with demo data of `rows` (or of `sizes`, a demo_data.Sizes);
+    returns the app."""
     from flask_migrate import upgrade
 
     from config import TestConfig
@@ -55,7 +56,7 @@ def build(database_uri: str, rows: int, workdir: Path):
         upgrade()
         create_admin("bench-admin", "bench-admin@example.com", PASSWORD)
         started = time.perf_counter()
-        generate(sizes_for(rows))
+        generate(sizes or sizes_for(rows))
         analyze()
         print(f"  demo-data {rows:,}: {time.perf_counter() - started:.1f} s", flush=True)
         db.engine.dispose()
