@@ -233,7 +233,7 @@ class _PayloadContext:
         user = plan.users[qr["user_id"] - plan.users[0]["id"]]["username"] \
             if qr["user_id"] else None
         if qr["option"] == EnrollmentOption.AUTO:
-            otp = otps.generate(self.policy.length, self.policy.alphabet)
+            otp = otps.for_qr_code()
             qr["otp_enc"], qr["otp_hash"] = vault.encrypt(otp), otps.keyed_hash(otp)
         else:
             otp = None

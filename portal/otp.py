@@ -12,8 +12,22 @@ OTP_ALPHABETS = {
 }
 
 
+# The OTP inside an Automatic Provisioning QR code is read by the device, never typed: 96 random
+# bits, as 16 URL-safe base64 characters (the densest alphabet a QR payload carries as is), so
+# guessing is hopeless whatever the throttle lets through (at a million guesses a second from
+# every address together, one in 2**96 / 10**6 / 3.15e7 = 2.5e15 years).
+QR_OTP_BYTES = 12
+QR_OTP_LENGTH = 16
+
+
+def for_qr_code() -> str:
+    """The OTP an automatic QR code carries: 96 random bits, 16 URL-safe characters."""
+    return secrets.token_urlsafe(QR_OTP_BYTES)
+
+
 def generate(length: int, alphabet: str) -> str:
-    """A random OTP of `length` characters from the named alphabet (secrets, not random)."""
+    """A random OTP for a person to type: `length` characters of the named alphabet (the OTP
+    policy's; secrets, not random)."""
     characters = OTP_ALPHABETS[alphabet]
     return "".join(secrets.choice(characters) for _ in range(length))
 

@@ -1,6 +1,6 @@
 """POST /enrollments, POST /devices/{id}/provisioning-complete, GET /devices/{id}."""
 from flask import current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from portal.api import bp
 from portal.api.errors import error_response
@@ -9,7 +9,7 @@ from portal.enrollment import errors
 from portal.enrollment.completion import authenticate, complete, touch
 from portal.enrollment.redeem import redeem
 from portal.extensions import client_address
-from portal.extensions import limiter
+from portal.throttle import fail
 
 MAX_BODY = 16 * 1024
 
@@ -39,18 +39,21 @@ def _json_body():
         raise errors.InvalidRequest("The request body is not valid JSON.") from None
 
 
-def _credential_failure(response) -> bool:
-    # Only wrong credentials count: 500 tablets behind one NAT address must all enroll.
-    return response.status_code == 401
-
-
 @bp.post("/enrollments")
-@limiter.limit(lambda: current_app.config["API_FAILED_ATTEMPTS_LIMIT"],
-               deduct_when=_credential_failure)
 def create_enrollment():
     qr_id, otp, ticket, device = enrollment_request(_json_body())
-    result = redeem(qr_id, otp=otp, ticket=ticket, device=device,
-                    client_address=client_address())
+    address = client_address()
+    try:
+        result = redeem(qr_id, otp=otp, ticket=ticket, device=device, client_address=address)
+    except errors.InvalidCredentials:
+        # Throttling slows guessing, never enrollment: every request is checked, a right OTP
+        # or ticket (96 and 256 random bits: not guessable at any rate) always goes through,
+        # and only a wrong one past the limit is told to wait. So one broken or hostile device
+        # behind a school's NAT cannot stop the tablets beside it.
+        wait = fail("API_FAILED_ATTEMPTS_LIMIT", "api-failed-attempts", address)
+        if wait is not None:
+            raise TooManyRequests(retry_after=wait) from None
+        raise
     body = {"device_id": result.device_id, "device_token": result.token, "state": result.state,
             "user": result.user, "lang": result.lang}
     return jsonify(body), 201 if result.created else 200

@@ -27,10 +27,10 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 def http_error_response(error: HTTPException):
     code, message = _CODES.get(error.code or 500, ("http_error", error.name + "."))
     headers = {}
-    if error.code == 405:
-        allow = error.get_response().headers.get("Allow")
-        if allow:
-            headers["Allow"] = allow
+    for name in ("Allow", "Retry-After"):  # 405's methods, 429's wait
+        value = error.get_response().headers.get(name) if error.code in (405, 429) else None
+        if value:
+            headers[name] = value
     return error_response(error.code or 500, code, message, headers)
 
 

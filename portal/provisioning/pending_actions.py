@@ -71,7 +71,7 @@ def reset_otp(qr_code: QrCode, *, reset_by: AdminUser) -> str:
     _check_open(qr_code, "Reset OTP")
     expire_due()
     policy, now = otp_policy.current(), utcnow()
-    otp = otps.generate(policy.length, policy.alphabet)
+    otp = otps.for_qr_code()
     text = _payload_with_otp(qr_code.payload_text(), otp)
     before = qr_code.otp_expires_at
     qr_code.otp_enc, qr_code.otp_hash = vault.encrypt(otp), otps.keyed_hash(otp)

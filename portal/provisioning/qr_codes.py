@@ -76,7 +76,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
         raise ProvisioningError(errors)
     companion_config, now, policy = companion.current(), utcnow(), otp_policy.current()
     auto = request.option == EnrollmentOption.AUTO
-    otp = otps.generate(policy.length, policy.alphabet) if auto else None
+    otp = otps.for_qr_code() if auto else None
     qr_code = QrCode(public_id=secrets.token_urlsafe(9), option=request.option, lang=request.lang,
                      network=request.network, created_by_id=created_by.id if created_by else None,
                      created_at=now, send_to_user=request.send_to_user, name=request.name or None,

@@ -4,6 +4,7 @@ Each page works without JavaScript (POST → 303, errors → 422 page) and with 
 422 fragment), keeps typed values on errors, writes nothing then, and records every change.
 """
 import io
+import json
 import re
 
 import pytest
@@ -121,6 +122,20 @@ def test_ssp_page_shows_heading_labels_and_the_saved_values(admin_client):
     assert 'value="12"' in html and 'value="72"' in html
     assert '<option selected value="alnum">' in html
     assert re.search(r"Example with the saved settings: <code>[0-9A-Za-z]{12}</code>", html)
+
+
+def test_ssp_page_says_which_otp_the_length_and_characters_are_for(admin_client, db,
+                                                                   make_qr_code):
+    _post(admin_client, SSP, {"length": "6", "alphabet": "digits", "validity_hours": "24"})
+    kinds = _html(admin_client.get(SSP)).split('id="otp-kinds"')[1].split("</dl>")[0]
+
+    assert "OTP inside a QR code (read by the device)" in kinds
+    assert "always 16 URL-safe characters (96 random bits)" in kinds
+    assert "OTP a person types" in kinds
+    # And it is so: a six-digit policy does not weaken the OTP a QR code carries.
+    otp = json.loads(make_qr_code("auto").payload_text())[
+        "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE"]["otp"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", otp)
 
 
 def test_ssp_plain_post_saves_records_and_redirects_303_with_a_flash(admin_client, db):

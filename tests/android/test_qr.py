@@ -22,13 +22,15 @@ from portal.android.payload import (
 )
 from portal.android.qr import (ERROR_CORRECTION, qr_version, render_png, render_svg,
                                version_for_size)
+from portal.otp import for_qr_code
 from tests.support.qr import qr_codes
 
 QUIET_ZONE_MODULES = 4
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 # The contract's "typical automatic Wi-Fi payload" (about 800 bytes): a Companion named like the
-# quick start's, a 12-character qr_id and OTP (the portal's defaults), a WPA network.
+# quick start's, a 12-character qr_id and a 16-character OTP (96 bits, as the portal makes them),
+# a WPA network.
 TYPICAL = PayloadSettings(
     companion=CompanionConfig(
         component_name="com.example.companion/.AdminReceiver",
@@ -44,7 +46,7 @@ TYPICAL = PayloadSettings(
     wifi_security_type="WPA",
     wifi_password="Tr0ub4dor&3-horse-77",
     user="alice.smith@example.com",
-    otp="Q7x9K2m4Pz8w",
+    otp="Q7x9K2m4Pz8w-_aB",
 )
 # Longer than typical on every field an admin controls: still below the warning version.
 LONG = dataclasses.replace(
@@ -72,6 +74,11 @@ def decode_png(png: bytes):
     results = qr_codes(png)
     assert len(results) == 1
     return results[0]
+
+
+def test_the_qr_codes_otp_is_as_long_as_the_typical_payload_says():
+    otp = for_qr_code()
+    assert len(otp) == len(TYPICAL.otp) == 16 and re.fullmatch(r"[A-Za-z0-9_-]{16}", otp)
 
 
 def test_typical_automatic_wifi_payload_fits_version_23():
