@@ -89,6 +89,9 @@ class Config:
     AZURE_CA_FILE = os.environ.get("AZURE_CA_FILE") or None
     SSP_SIGN_IN_LIMIT = os.environ.get("SSP_SIGN_IN_LIMIT", "5 per 5 minutes")
     SSP_SIGN_IN_IP_LIMIT = os.environ.get("SSP_SIGN_IN_IP_LIMIT", "300 per 10 minutes")
+    # An end user's Self Service Portal session ends after this long without a request: the
+    # phone's sign-in is a one-time visit (the admin console keeps PERMANENT_SESSION_LIFETIME).
+    SSP_SESSION_IDLE_MINUTES = _int("SSP_SESSION_IDLE_MINUTES", 15)
 
     COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
     COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None

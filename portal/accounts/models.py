@@ -111,6 +111,9 @@ class PortalUser(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
                                                        onupdate=utcnow)
     last_sign_in_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Counted up when the user signs out of the Self Service Portal (or their password is
+    # set): every session that names an older epoch, a copied cookie too, has ended.
+    session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)

@@ -121,9 +121,26 @@ def set_user_password(user_id: int, password: str, *, actor: str) -> PortalUser:
     user = _local_user(user_id)
     check_password(password)
     user.set_password(password)
+    _end_sessions(user)  # whoever signed in with the old password is signed out
     record("user.password_set", actor_type="admin", actor=actor, target=user.username)
     db.session.commit()
     return user
+
+
+def sign_out(user: PortalUser, *, client_address: str) -> None:
+    """End every Self Service Portal session of this user: the one signing out and any copy
+    of its cookie (sessions name the user's epoch). Audited; commits."""
+    _end_sessions(user)
+    record("user.sign_out", actor_type="user", actor=user.username,
+           client_address=client_address)
+    db.session.commit()
+
+
+def _end_sessions(user: PortalUser) -> None:
+    db.session.execute(sa.update(PortalUser).where(PortalUser.id == user.id)
+                       .values(session_epoch=PortalUser.session_epoch + 1,
+                               updated_at=PortalUser.updated_at)
+                       .execution_options(synchronize_session=False))
 
 
 def set_user_active(user_id: int, active: bool, *, actor: str) -> PortalUser:

@@ -1,10 +1,13 @@
 """The Self Service Portal: sign in, press Start, hand the ticket to the Companion."""
+import time
+
 from flask import (abort, current_app, g, redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
 
 from portal.accounts.directory import SignInRefused, authenticate_ldap_user
 from portal.accounts.local import authenticate_local_user
 from portal.accounts.models import PortalUser
+from portal.accounts.users import sign_out as end_sessions
 from portal.database import db
 from portal.enrollment.models import QrCode
 from portal.enrollment.self_service import find_ssp_qr_code, issue_enrollment_link
@@ -51,10 +54,24 @@ def _qr_code() -> QrCode:
 
 
 def signed_in_user(qr_code: QrCode) -> PortalUser | None:
+    """The end user signed in to this QR code's portal in this session, or None: a session
+    from before the user's last sign-out (an older epoch: a copied cookie too), or idle for
+    longer than SSP_SESSION_IDLE_MINUTES, has ended. Each request that finds the user signed
+    in counts as activity."""
     if session.get("ssp_qr_id") != qr_code.public_id or "ssp_user_id" not in session:
         return None
+    now = int(time.time())
+    idle = now - session.get("ssp_seen", 0)
+    if idle > current_app.config["SSP_SESSION_IDLE_MINUTES"] * 60:
+        _fresh_session()
+        g.ssp_session_ended = True
+        return None
     user = db.session.get(PortalUser, session["ssp_user_id"])
-    return user if user is not None and user.active else None
+    if user is None or not user.active or user.session_epoch != session.get("ssp_epoch"):
+        _fresh_session()
+        return None
+    session["ssp_seen"] = now
+    return user
 
 
 def _fresh_session() -> None:
@@ -67,7 +84,8 @@ def _fresh_session() -> None:
 
 def start_session(user: PortalUser, qr_code: QrCode) -> None:
     _fresh_session()
-    session.update(ssp_user_id=user.id, ssp_qr_id=qr_code.public_id)
+    session.update(ssp_user_id=user.id, ssp_qr_id=qr_code.public_id,
+                   ssp_epoch=user.session_epoch, ssp_seen=int(time.time()))
 
 
 def _page(qr_code: QrCode, form: SignInForm | None = None, message: str | None = None,
@@ -88,7 +106,15 @@ def index():
     qr_code = _qr_code()
     if signed_in_user(qr_code) is not None:
         return redirect(url_for("selfservice.start", qr_id=qr_code.public_id))
-    return _page(qr_code)
+    return _page(qr_code, message=_ended_message())
+
+
+def _ended_message() -> str | None:
+    if session.pop("ssp_ended", False):
+        minutes = current_app.config["SSP_SESSION_IDLE_MINUTES"]
+        return _("You were signed out after %(minutes)s minutes without activity. Please sign "
+                 "in again.", minutes=minutes)
+    return None
 
 
 def _credentials_refused(response) -> bool:
@@ -139,6 +165,8 @@ def start():
     qr_code = _qr_code()
     user = signed_in_user(qr_code)
     if user is None:
+        if g.get("ssp_session_ended"):
+            session["ssp_ended"] = True  # said once on the sign-in page
         return redirect(url_for("selfservice.index", qr_id=qr_code.public_id))
     form = StartForm()
     if not form.validate_on_submit():
@@ -150,5 +178,8 @@ def start():
 @bp.post("/sign-out")
 def sign_out():
     qr_code = _qr_code()
+    user = signed_in_user(qr_code)
+    if user is not None:  # (CSRFProtect has checked the form's token)
+        end_sessions(user, client_address=client_address())
     _fresh_session()
     return redirect(url_for("selfservice.index", qr_id=qr_code.public_id), 303)
