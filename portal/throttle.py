@@ -17,6 +17,11 @@ from limits import RateLimitItem, parse_many
 from portal.extensions import limiter
 
 
+# Longer than any limit's window: an older count has left its window before its generation's
+# number is forgotten (and starts again at 0).
+GENERATION_LIFETIME = 7 * 24 * 3600
+
+
 def network_of(address: str) -> str:
     """The network an address belongs to as far as throttling goes: its /24 (IPv4) or /64
     (IPv6), the block one site, one NAT or one attacker's line usually holds."""
@@ -55,15 +60,31 @@ def fail(setting: str, *key: str) -> int | None:
         return None
 
 
-def exceeded(setting: str, *key: str) -> bool:
-    """Whether the next attempt under `key` would be over a limit; reads only."""
+def wait(setting: str, *key: str) -> int | None:
+    """The seconds until an attempt under `key` is within the limits again, or None when the
+    next one is within them already; reads only (a GET may ask)."""
     if not limiter.enabled:
-        return False
+        return None
     identifiers = _identifiers(key)
     try:
-        return any(not limiter.limiter.test(item, *identifiers) for item in _limits(setting))
+        over = [item for item in _limits(setting) if not limiter.limiter.test(item, *identifiers)]
+        return max((_retry_after(item, identifiers) for item in over), default=None)
     except Exception:  # noqa: BLE001 - storage down: let people through
-        return False
+        return None
+
+
+def generation(*key: str) -> str:
+    """A number that new_generation() counts up: put into keys, it forgets every count made
+    under the old number at once, whatever else those keys hold (addresses, networks)."""
+    try:
+        return str(limiter.limiter.storage.get("/".join(_identifiers(("generation", *key)))))
+    except Exception:  # noqa: BLE001 - storage down: counts start afresh in the fallback
+        return "0"
+
+
+def new_generation(*key: str) -> None:
+    limiter.limiter.storage.incr("/".join(_identifiers(("generation", *key))),
+                                 expiry=GENERATION_LIFETIME)
 
 
 def clear(setting: str, *key: str) -> None:

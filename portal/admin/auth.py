@@ -1,7 +1,9 @@
-"""Admin sign-in and sign-out, throttled per user name and per address."""
+"""Admin sign-in and sign-out, throttled per user name and network, and per address."""
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
+from werkzeug.exceptions import TooManyRequests
 
+from portal.accounts import lockout
 from portal.accounts.admins import authenticate, sign_out
 from portal.accounts.decorators import admin_required
 from portal.admin import bp
@@ -17,22 +19,24 @@ def _failed(response) -> bool:
     return response.status_code != 303
 
 
-def _username_key() -> str:
-    return "admin-login:" + request.form.get("username", "").strip().lower()[:64]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["ADMIN_LOGIN_LIMIT"], key_func=_username_key,
-               methods=["POST"], deduct_when=_failed)
 @limiter.limit(lambda: current_app.config["ADMIN_LOGIN_IP_LIMIT"], methods=["POST"],
                deduct_when=_failed)
 def login():
     form = LoginForm(next=request.args.get("next", ""))
+    if request.method == "POST":
+        # Per name and network (accounts/lockout.py): failures elsewhere do not lock anyone out.
+        refused_for = lockout.refusal(lockout.ADMIN, request.form.get("username"),
+                                      client_address())
+        if refused_for is not None:
+            raise TooManyRequests(retry_after=refused_for)
     if not form.validate_on_submit():
         return render_template("admin/login.html", form=form), 422 if form.is_submitted() else 200
-    admin = authenticate(form.username.data, form.password.data, client_address=client_address(),
+    address = client_address()
+    admin = authenticate(form.username.data, form.password.data, client_address=address,
                          second_step=needs_second_step)
     if admin is None:
+        lockout.failed(lockout.ADMIN, form.username.data, address)
         form.password.errors.append("The user name or the password is wrong.")
         return render_template("admin/login.html", form=form), 422
     if needs_second_step(admin):

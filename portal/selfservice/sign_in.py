@@ -3,7 +3,9 @@ import time
 
 from flask import (abort, current_app, g, redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
+from werkzeug.exceptions import TooManyRequests
 
+from portal.accounts import lockout
 from portal.accounts.directory import SignInRefused, authenticate_ldap_user
 from portal.accounts.local import authenticate_local_user
 from portal.accounts.models import PortalUser
@@ -122,16 +124,14 @@ def _credentials_refused(response) -> bool:
     return g.get("ssp_credentials_refused", False)
 
 
-def _username_key() -> str:
-    return "ssp-sign-in:" + request.form.get("username", "").strip().lower()[:64]
-
-
 @bp.post("/sign-in")
-@limiter.limit(lambda: current_app.config["SSP_SIGN_IN_LIMIT"], key_func=_username_key,
-               deduct_when=_credentials_refused)
 @limiter.limit(lambda: current_app.config["SSP_SIGN_IN_IP_LIMIT"],
                deduct_when=_credentials_refused)
 def sign_in():
+    # Per name and network (accounts/lockout.py): failures elsewhere do not lock anyone out.
+    refused_for = lockout.refusal(lockout.USER, request.form.get("username"), client_address())
+    if refused_for is not None:
+        raise TooManyRequests(retry_after=refused_for)
     qr_code = _qr_code()
     form = SignInForm()
     methods = [m for m in PASSWORD_METHODS if m in sign_in_settings.current().enabled]
@@ -154,6 +154,8 @@ def sign_in():
     except SignInRefused as refusal:
         # A disabled account counts too: its password must not be guessable without limit.
         g.ssp_credentials_refused = refusal.code in ("invalid_credentials", "account_disabled")
+        if g.ssp_credentials_refused:
+            lockout.failed(lockout.USER, form.username.data, address)
         status = 503 if refusal.code.startswith("directory_") else 422
         return _page(qr_code, form, message=refusal_message(refusal.code), status=status)
     start_session(user, qr_code)

@@ -131,7 +131,9 @@ def test_failed_attempts_from_one_address_count_on_every_instance(deployment):
 
 def test_failed_admin_sign_ins_for_one_name_count_on_every_instance(deployment):
     a, b = deployment.urls
-    name = f"nobody-{deployment.run}"  # throttled per user name, whether the admin exists or not
+    # Throttled per user name and network (these addresses share one /24), whether the admin
+    # exists or not.
+    name = f"nobody-{deployment.run}"
     statuses = [sign_in_admin(Browser(deployment.address()), url, name).status_code
                 for url in (a, b, a, b, a)]
     assert statuses == [422] * 5  # ADMIN_LOGIN_LIMIT: 5 per 5 minutes (the default)
