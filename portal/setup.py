@@ -122,7 +122,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import bp as api_bp
     from portal.extensions import csrf
     from portal.selfservice import bp as ssp_bp
-    from portal.web import converters, errors, headers
+    from portal.web import attempts, converters, errors, headers
     from portal.web.health import bp as health_bp
 
     converters.register(app)
@@ -136,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(health_bp)
     errors.register(app)
     headers.register(app)
+    attempts.register(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -47,53 +47,94 @@ def fail(setting: str, *key: str) -> int | None:
 
     Returns None while the attempts are within every limit, else the seconds until the next
     attempt would be within them again (an attempt over the limit is not counted: a flood
-    does not push the end of the wait further away). Storage down: None (swallowed, as
-    Flask-Limiter does with RATELIMIT_SWALLOW_ERRORS)."""
-    if not limiter.enabled:
-        return None
+    does not push the end of the wait further away)."""
     identifiers = _identifiers(key)
-    try:
-        over = [item for item in _limits(setting) if not limiter.limiter.hit(item, *identifiers)]
-        return max((_retry_after(item, identifiers) for item in over), default=None)
-    except Exception:  # noqa: BLE001 - a storage error must not refuse anyone
-        current_app.logger.warning("throttling storage unavailable; attempt not counted")
-        return None
+
+    def count(rate_limiter):
+        over = [item for item in _limits(setting) if not rate_limiter.hit(item, *identifiers)]
+        return max((_retry_after(rate_limiter, item, identifiers) for item in over),
+                   default=None)
+    return _run(count, default=None)
 
 
 def wait(setting: str, *key: str) -> int | None:
     """The seconds until an attempt under `key` is within the limits again, or None when the
     next one is within them already; reads only (a GET may ask)."""
-    if not limiter.enabled:
-        return None
     identifiers = _identifiers(key)
-    try:
-        over = [item for item in _limits(setting) if not limiter.limiter.test(item, *identifiers)]
-        return max((_retry_after(item, identifiers) for item in over), default=None)
-    except Exception:  # noqa: BLE001 - storage down: let people through
-        return None
 
-
-def generation(*key: str) -> str:
-    """A number that new_generation() counts up: put into keys, it forgets every count made
-    under the old number at once, whatever else those keys hold (addresses, networks)."""
-    try:
-        return str(limiter.limiter.storage.get("/".join(_identifiers(("generation", *key)))))
-    except Exception:  # noqa: BLE001 - storage down: counts start afresh in the fallback
-        return "0"
-
-
-def new_generation(*key: str) -> None:
-    limiter.limiter.storage.incr("/".join(_identifiers(("generation", *key))),
-                                 expiry=GENERATION_LIFETIME)
+    def look(rate_limiter):
+        over = [item for item in _limits(setting) if not rate_limiter.test(item, *identifiers)]
+        return max((_retry_after(rate_limiter, item, identifiers) for item in over),
+                   default=None)
+    return _run(look, default=None)
 
 
 def clear(setting: str, *key: str) -> None:
     """Forget the attempts counted under `key`."""
     identifiers = _identifiers(key)
-    for item in _limits(setting):
-        limiter.limiter.clear(item, *identifiers)
+
+    def forget(rate_limiter):
+        for item in _limits(setting):
+            rate_limiter.clear(item, *identifiers)
+    _run(forget, default=None)
 
 
-def _retry_after(item: RateLimitItem, identifiers: list[str]) -> int:
-    reset_at, _remaining = limiter.limiter.get_window_stats(item, *identifiers)
+def generation(*key: str) -> str:
+    """A number that new_generation() counts up: put into keys, it forgets every count made
+    under the old number at once, whatever else those keys hold (addresses, networks)."""
+    name = "/".join(_identifiers(("generation", *key)))
+    return str(_run(lambda rate_limiter: rate_limiter.storage.get(name), default=0))
+
+
+def new_generation(*key: str) -> None:
+    name = "/".join(_identifiers(("generation", *key)))
+    _run(lambda rate_limiter: rate_limiter.storage.incr(name, GENERATION_LIFETIME), default=None)
+
+
+# Redis going away and coming back, handled as Flask-Limiter handles it for its route limits
+# (its fallback limiter, its log lines, which portal/setup.py turns into the portal's words):
+# these counts are made in views, where Flask-Limiter does not look. Per process, like its own.
+_recovery = {"at": 0.0, "delay": 1.0}
+_RECOVERY_MAX_DELAY = 32.0
+
+
+def _run(operation, *, default):
+    if not limiter.enabled:
+        return default
+    _look_for_recovery()
+    try:
+        return operation(limiter.limiter)
+    except Exception:  # noqa: BLE001 - whatever the storage raises, nobody is refused for it
+        if limiter._storage_dead or not current_app.config.get(
+                "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"):
+            current_app.logger.warning("throttling storage unavailable; attempt not counted")
+            return default
+        limiter.logger.warning("Rate limit storage unreachable - falling back to in-memory "
+                               "storage")
+        limiter._storage_dead = True
+        _recovery.update(at=time.monotonic() + 1.0, delay=1.0)
+        try:
+            return operation(limiter.limiter)  # the fallback, in this process's memory
+        except Exception:  # noqa: BLE001
+            return default
+
+
+def _look_for_recovery() -> None:
+    """While Redis is away, look again 1, 2, 4 … 32 s after the last look."""
+    if not limiter._storage_dead or time.monotonic() < _recovery["at"]:
+        return
+    try:
+        answers = limiter.storage.check()
+    except Exception:  # noqa: BLE001
+        answers = False
+    if answers:
+        limiter._storage_dead = False
+        limiter.logger.info("Rate limit storage recovered")
+    else:
+        _recovery["delay"] = min(_recovery["delay"] * 2, _RECOVERY_MAX_DELAY)
+        _recovery["at"] = time.monotonic() + _recovery["delay"]
+
+
+def _retry_after(rate_limiter, item: RateLimitItem, identifiers: list[str]) -> int:
+    reset_at, _remaining = rate_limiter.get_window_stats(item, *identifiers)
     return max(1, math.ceil(reset_at - time.time()))

@@ -1,4 +1,5 @@
-"""Hardening: end users' sessions end at sign-out (a session epoch per end user)
+"""Hardening: end users' sessions end at sign-out (a session epoch per end user); attempts past
+a limit in the audit log, one row per window with a count
 
 Revision ID: 0012_hardening
 Revises: 0011_devices
@@ -21,7 +22,14 @@ depends_on = None
 def upgrade():
     op.add_column('portal_users', sa.Column('session_epoch', sa.Integer(), server_default='0',
                                             nullable=False))
+    op.add_column('audit_events', sa.Column('attempts', sa.Integer(), nullable=True))
+    op.create_index('ux_audit_events_attempt_window', 'audit_events',
+                    ['action', 'occurred_at', 'client_address', 'code', 'target'], unique=True,
+                    sqlite_where=sa.text('attempts IS NOT NULL'),
+                    postgresql_where=sa.text('attempts IS NOT NULL'))
 
 
 def downgrade():
+    op.drop_index('ux_audit_events_attempt_window', table_name='audit_events')
+    op.drop_column('audit_events', 'attempts')
     op.drop_column('portal_users', 'session_epoch')

@@ -7,6 +7,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from portal.accounts.decorators import administrator_required
 from portal.admin import bp
+from portal.audit import attempts
 from portal.audit.listing import (CSV_HEADER, ORDER, OUTCOMES, AuditFilters, action_groups,
                                   csv_rows, events, known_actions)
 from portal.database import utcnow
@@ -56,7 +57,8 @@ class AuditFilterForm(FlaskForm):
 
 def _filter_form() -> tuple[AuditFilterForm, AuditFilters]:
     form = AuditFilterForm(request.args)
-    actions = known_actions()
+    # Attempts past a limit are offered before the first one: an admin looks for them.
+    actions = sorted(set(known_actions()) | set(attempts.ACTIONS))
     groups = action_groups(actions)
     choices = [(group, f"{group} (all {len(members)})") for group, members in groups.items()]
     choices += [(action, action) for action in actions]

@@ -9,9 +9,11 @@ from portal.enrollment import errors
 from portal.enrollment.completion import authenticate, complete, touch
 from portal.enrollment.redeem import redeem
 from portal.extensions import client_address
-from portal.throttle import fail
+from portal.throttle import fail, wait
 
 MAX_BODY = 16 * 1024
+# Wrong OTPs and tickets, counted per client address (the limit's setting, the key's name).
+_FAILED_ATTEMPTS = ("API_FAILED_ATTEMPTS_LIMIT", "api-failed-attempts")
 
 
 @bp.before_request
@@ -43,16 +45,18 @@ def _json_body():
 def create_enrollment():
     qr_id, otp, ticket, device = enrollment_request(_json_body())
     address = client_address()
+    throttled = wait(*_FAILED_ATTEMPTS, address) is not None
     try:
-        result = redeem(qr_id, otp=otp, ticket=ticket, device=device, client_address=address)
+        result = redeem(qr_id, otp=otp, ticket=ticket, device=device, client_address=address,
+                        throttled=throttled)
     except errors.InvalidCredentials:
         # Throttling slows guessing, never enrollment: every request is checked, a right OTP
         # or ticket (96 and 256 random bits: not guessable at any rate) always goes through,
         # and only a wrong one past the limit is told to wait. So one broken or hostile device
         # behind a school's NAT cannot stop the tablets beside it.
-        wait = fail("API_FAILED_ATTEMPTS_LIMIT", "api-failed-attempts", address)
-        if wait is not None:
-            raise TooManyRequests(retry_after=wait) from None
+        retry_after = fail(*_FAILED_ATTEMPTS, address)
+        if retry_after is not None:
+            raise TooManyRequests(retry_after=retry_after) from None
         raise
     body = {"device_id": result.device_id, "device_token": result.token, "state": result.state,
             "user": result.user, "lang": result.lang}

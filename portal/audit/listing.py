@@ -151,10 +151,13 @@ def csv_rows(filters: AuditFilters, batch: int = 1000):
     """The filtered log, newest first, as CSV rows; read in batches, never all at once."""
     columns = (AuditEvent.occurred_at, AuditEvent.action, AuditEvent.outcome, AuditEvent.code,
                AuditEvent.actor_type, AuditEvent.actor, AuditEvent.target,
-               AuditEvent.serial_number, AuditEvent.client_address, AuditEvent.details)
+               AuditEvent.serial_number, AuditEvent.client_address, AuditEvent.details,
+               AuditEvent.attempts)
     statement = events(filters).with_only_columns(*columns).order_by(
         *(column.desc() for column in ORDER))
     for row in db.session.execute(statement.execution_options(yield_per=batch)):
-        *values, details = row
+        *values, details, attempts = row
+        if attempts is not None:  # a row that counts attempts (audit/attempts.py)
+            details = {**(details or {}), "attempts": attempts}
         yield (*values, json.dumps(details, ensure_ascii=False, sort_keys=True)
                if details else "")

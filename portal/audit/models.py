@@ -35,7 +35,16 @@ class AuditEvent(db.Model):
     client_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     serial_number: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     details: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    # Only on rows that stand for many attempts (attempts.py): how many, one row per action,
+    # address, code, target and window, however long a flood goes on.
+    attempts: so.Mapped[int | None] = so.mapped_column()
 
+
+# One row per attempt window: concurrent processes add to the same row (INSERT … ON CONFLICT).
+sa.Index("ux_audit_events_attempt_window", AuditEvent.action, AuditEvent.occurred_at,
+         AuditEvent.client_address, AuditEvent.code, AuditEvent.target, unique=True,
+         sqlite_where=AuditEvent.attempts.is_not(None),
+         postgresql_where=AuditEvent.attempts.is_not(None))
 
 # The actor and serial-number filters match the lower-cased value by prefix (listing.py):
 # these indexes lead with it, then the keyset. PostgreSQL's LIKE 'prefix%' needs

@@ -129,10 +129,12 @@ def token_hash(token: str) -> str:
 
 
 def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInfo,
-           client_address: str) -> Enrolled:
+           client_address: str, throttled: bool = False) -> Enrolled:
     """Enroll the device with the QR's OTP (auto) or a ticket (ssp); a retry by the same
     device returns the same device with a fresh token. Raises an EnrollmentError; every
-    attempt is in the audit log."""
+    attempt is in the audit log — except a wrong credential from a client already past its
+    limit (`throttled`), which the log counts in one row per window instead (audit/attempts.py),
+    so that a flood of guesses cannot grow it without bound."""
     try:
         try:
             enrolled = _redeem(qr_id, otp, ticket, device, client_address)
@@ -143,8 +145,9 @@ def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInf
             enrolled = _redeem(qr_id, otp, ticket, device, client_address)
     except errors.EnrollmentError as exc:
         db.session.rollback()  # the success's audit row too, when the license was missing
-        _audit(qr_id, device, client_address, outcome="refused", code=exc.code)
-        db.session.commit()
+        if not (throttled and isinstance(exc, errors.InvalidCredentials)):
+            _audit(qr_id, device, client_address, outcome="refused", code=exc.code)
+            db.session.commit()
         raise
     db.session.commit()
     return enrolled
