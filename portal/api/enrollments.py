@@ -2,6 +2,7 @@
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
+from portal import otp as otps
 from portal.api import bp
 from portal.api.errors import error_response
 from portal.api.schemas import completion_request, enrollment_request
@@ -45,7 +46,12 @@ def _json_body():
 def create_enrollment():
     qr_id, otp, ticket, device = enrollment_request(_json_body())
     address = client_address()
-    throttled = wait(*_FAILED_ATTEMPTS, address) is not None
+    retry_after = wait(*_FAILED_ATTEMPTS, address)
+    throttled = retry_after is not None
+    if throttled and otp is not None and len(otp) < otps.QR_OTP_LENGTH:
+        # Shorter than 96 bits: the OTP of a QR code made before they were, guessable. Past
+        # the limit it is refused unchecked, as all were then (a new OTP: Reset OTP).
+        raise TooManyRequests(retry_after=retry_after)
     try:
         result = redeem(qr_id, otp=otp, ticket=ticket, device=device, client_address=address,
                         throttled=throttled)

@@ -12,6 +12,7 @@ from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
 from portal.enrollment.pending import revoke_qr_code
 from portal.enrollment.zero_touch import import_identifiers
 from portal.licensing.seats import figures, set_total
+from portal.otp import keyed_hash
 from tests.api.conftest import (ENROLLMENTS, IMEI, altered, assert_figures_exact, auto_body,
                                 bearer, device, error_of, otp_of, pending_states, redeem,
                                 ssp_body)
@@ -479,6 +480,22 @@ def test_wrong_otps_past_the_limit_get_429_and_the_right_otp_still_enrolls(db, c
     # Also a right OTP that is refused for another reason after being checked gets its answer.
     assert redeem(client, auto_body(qr, serial_number="TABLET-TWO")).status_code == 201
     error_of(redeem(client, auto_body(qr, serial_number="TABLET-THREE")), 409, "usage_exhausted")
+
+
+@pytest.mark.parametrize("config_overrides", [THREE_PER_MINUTE], indirect=True)
+def test_a_short_otp_from_before_96_bits_is_refused_unchecked_past_the_limit(db, client,
+                                                                            make_qr_code):
+    qr = make_qr_code("auto")
+    # A QR code made when the OTP policy's six digits went into QR codes too.
+    db.session.execute(sa.update(QrCode).where(QrCode.id == qr.id)
+                       .values(otp_hash=keyed_hash("314159")))
+    db.session.commit()
+    legacy = {**auto_body(qr, serial_number="OLD-TABLET"), "otp": "314159"}
+    for guess in ("000001", "000002", "000003"):
+        error_of(redeem(client, {**legacy, "otp": guess}), 401, "invalid_credentials")
+
+    error_of(redeem(client, legacy), 429, "rate_limited")  # guessable: not checked any more
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Device)) == 0
 
 
 @pytest.mark.parametrize("config_overrides", [THREE_PER_MINUTE], indirect=True)
