@@ -71,6 +71,9 @@ def device_info(device) -> DeviceInfo:
     level = device.get("android_api_level")
     if level is None:
         raise InvalidRequest("The field 'device.android_api_level' is required.")
+    # JSON Schema's (and the OpenAPI document's) integer is any number with no fraction: 30.0.
+    if isinstance(level, float) and level.is_integer():
+        level = int(level)
     if not isinstance(level, int) or isinstance(level, bool):
         raise InvalidRequest("The field 'device.android_api_level' must be an integer.")
     if not 1 <= level <= MAX_API_LEVEL:
