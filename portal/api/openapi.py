@@ -2,6 +2,7 @@
 from flask import current_app, jsonify
 
 from portal.api import bp
+from portal.api.schemas import PRINTABLE_PATTERN
 from portal.vocabulary import DeviceState
 
 
@@ -12,8 +13,7 @@ def _error(description: str, codes: list[str]) -> dict:
 
 
 _STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64}
-# Printable: no C0 control character and no DEL (the server also refuses other non-printables).
-_PRINTABLE_64 = {**_STRING_64, "pattern": "^[^\x00-\x1f\x7f]+$"}
+_PRINTABLE_64 = {**_STRING_64, "pattern": PRINTABLE_PATTERN}
 _SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256}
 _STATES = {"enum": [state.value for state in DeviceState]}
 _USER = {"type": "object", "required": ["username", "display_name", "email"],
@@ -28,7 +28,9 @@ SCHEMAS = {
                                               "android_api_level"],
                "properties": {
                    "serial_number": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                   # "imei": a format of our own, since no pattern can say Luhn.
                    "imei": {"type": ["string", "null"], "pattern": "^[0-9]{15}$",
+                            "format": "imei",
                             "description": "15 digits with a valid Luhn check digit"},
                    "manufacturer": _PRINTABLE_64, "model": _PRINTABLE_64,
                    "android_api_level": {"type": "integer", "minimum": 1, "maximum": 1000}}},
