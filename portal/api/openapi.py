@@ -12,9 +12,11 @@ def _error(description: str, codes: list[str]) -> dict:
             "code": codes[0], "message": "A plain sentence."}}}}}
 
 
-_STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64}
+# No NUL in any string the server stores (PostgreSQL's text cannot hold one).
+_NO_NUL = "^[^\x00]*$"
+_STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _NO_NUL}
 _PRINTABLE_64 = {**_STRING_64, "pattern": PRINTABLE_PATTERN}
-_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256}
+_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256, "pattern": _NO_NUL}
 _STATES = {"enum": [state.value for state in DeviceState]}
 _USER = {"type": "object", "required": ["username", "display_name", "email"],
          "properties": {"username": {"type": "string"}, "display_name": {"type": "string"},
@@ -58,7 +60,7 @@ SCHEMAS = {
                                        "user": _USER, "lang": {"type": "string"}}},
     "CompletionRequest": {"type": "object", "required": ["result"], "properties": {
         "result": {"enum": ["success", "failure"]},
-        "reason": {"type": "string", "maxLength": 500}}},
+        "reason": {"type": "string", "maxLength": 500, "pattern": _NO_NUL}}},
     "DeviceState": {"type": "object", "required": ["device_id", "state"], "properties": {
         "device_id": {"type": "string"},
         "state": _STATES}},
