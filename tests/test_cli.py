@@ -18,6 +18,7 @@ from portal.licensing.models import LicensePool
 from portal.licensing.seats import Figures, figures
 from portal.settings.companion import EXAMPLE_COMPONENT
 from portal.settings.models import CompanionSettings
+from tests.support.addresses import LISTS_AND_LINES, NAMED
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-passphrase"
@@ -172,8 +173,6 @@ BAD_USER_INPUT = {
                               "at most 256 characters", None),
     "display_name_two_lines": (_user_args(extra=["--display-name", "Dave\nBcc: x@example.com"]),
                                "must be one line", None),
-    "email_list": (_user_args(email="dave@example.com,eve@example.com"), "not a valid email",
-                   None),
 }
 
 
@@ -183,6 +182,13 @@ def test_users_add_refuses_bad_input_with_one_error_line_and_writes_nothing(
         run, db, make_user, args, fragment, input):
     make_user("carol")
     _assert_refused(run, db, args, fragment, input=input)
+
+
+@pytest.mark.parametrize("command", ["create-admin", "users add"])
+@pytest.mark.parametrize("email, fragment", LISTS_AND_LINES + NAMED)
+def test_an_operator_command_takes_one_address_on_one_line(run, db, command, email, fragment):
+    args = _admin_args(email=email) if command == "create-admin" else _user_args(email=email)
+    _assert_refused(run, db, args, fragment)
 
 
 # licenses -------------------------------------------------------------------------------------

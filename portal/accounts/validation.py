@@ -1,5 +1,6 @@
 """Rules for user names, email addresses and passwords, shared by the CLI and the console."""
 import re
+from email.utils import getaddresses
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -7,6 +8,30 @@ from portal.accounts.errors import AccountError
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit for an address in the envelope
+
+
+def address_error(text: str | None, *, named: bool = False) -> str | None:
+    """The one rule for every mail address the portal is given (console, wizard, Mail
+    settings, operator commands): exactly one address, on one line, as email_validator reads
+    it (a dot in the domain, no reserved names). A line break would start a header of its
+    own and a list would mail people nobody chose. named: a name in front is allowed
+    ("Portal <portal@example.com>"), for the sender only. None when the text is such an
+    address; empty text is the caller's to refuse or allow."""
+    text = (text or "").strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return "Enter the address on one line (no line breaks or control characters)."
+    if len(text) > MAX_EMAIL_LENGTH:
+        return f"The email address must have at most {MAX_EMAIL_LENGTH} characters."
+    if len(getaddresses([text])) > 1:
+        return "Enter one address only, not a list (use a mailing list's address for several)."
+    if not named and ("<" in text or ">" in text):
+        return "Enter the address alone, such as it@example.com, without a name or <>."
+    try:
+        validate_email(text, check_deliverability=False, allow_display_name=named)
+    except EmailNotValidError as exc:
+        return f"'{text}' is not a valid email address: {exc}"
+    return None
 
 
 def check_username(username: str | None) -> str:
@@ -21,13 +46,13 @@ def check_username(username: str | None) -> str:
 
 
 def check_email(email: str | None) -> str:
+    """One bare address (address_error), normalized (the domain in lower case)."""
     email = (email or "").strip()
     if not email:
         raise AccountError({"email": "An email address is required."})
-    try:
-        return validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise AccountError({"email": f"'{email}' is not a valid email address: {exc}"}) from None
+    if message := address_error(email):
+        raise AccountError({"email": message})
+    return validate_email(email, check_deliverability=False).normalized
 
 
 def check_password(password: str | None) -> str:

@@ -1,6 +1,6 @@
 """POST /enrollments, POST /devices/{id}/provisioning-complete, GET /devices/{id}."""
 from flask import current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from portal import otp as otps
 from portal.api import bp
@@ -31,7 +31,12 @@ def enrollment_error(error: errors.EnrollmentError):
 def _json_body():
     if request.mimetype != "application/json":
         raise errors.UnsupportedMediaType()
-    data = request.get_data()  # 413 when Content-Length is over MAX_BODY
+    try:
+        data = request.get_data()  # 413 when Content-Length is over MAX_BODY
+    except HTTPException:
+        raise
+    except Exception:  # the server cannot read it (gunicorn: a broken chunked body)
+        raise errors.InvalidRequest("The request body cannot be read.") from None
     # A streamed (chunked) body is only cut at MAX_BODY by Werkzeug: one more byte means too large.
     if request.content_length is None and len(data) >= MAX_BODY \
             and request.environ["wsgi.input"].read(1):

@@ -2,6 +2,7 @@
 from flask import current_app, jsonify
 
 from portal.api import bp
+from portal.api.schemas import PRINTABLE_PATTERN
 from portal.vocabulary import DeviceState
 
 
@@ -11,10 +12,11 @@ def _error(description: str, codes: list[str]) -> dict:
             "code": codes[0], "message": "A plain sentence."}}}}}
 
 
-_STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64}
-# Printable: no C0 control character and no DEL (the server also refuses other non-printables).
-_PRINTABLE_64 = {**_STRING_64, "pattern": "^[^\x00-\x1f\x7f]+$"}
-_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256}
+# No NUL in any string the server stores (PostgreSQL's text cannot hold one).
+_NO_NUL = "^[^\x00]*$"
+_STRING_64 = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _NO_NUL}
+_PRINTABLE_64 = {**_STRING_64, "pattern": PRINTABLE_PATTERN}
+_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256, "pattern": _NO_NUL}
 _STATES = {"enum": [state.value for state in DeviceState]}
 _USER = {"type": "object", "required": ["username", "display_name", "email"],
          "properties": {"username": {"type": "string"}, "display_name": {"type": "string"},
@@ -28,7 +30,9 @@ SCHEMAS = {
                                               "android_api_level"],
                "properties": {
                    "serial_number": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                   # "imei": a format of our own, since no pattern can say Luhn.
                    "imei": {"type": ["string", "null"], "pattern": "^[0-9]{15}$",
+                            "format": "imei",
                             "description": "15 digits with a valid Luhn check digit"},
                    "manufacturer": _PRINTABLE_64, "model": _PRINTABLE_64,
                    "android_api_level": {"type": "integer", "minimum": 1, "maximum": 1000}}},
@@ -56,7 +60,7 @@ SCHEMAS = {
                                        "user": _USER, "lang": {"type": "string"}}},
     "CompletionRequest": {"type": "object", "required": ["result"], "properties": {
         "result": {"enum": ["success", "failure"]},
-        "reason": {"type": "string", "maxLength": 500}}},
+        "reason": {"type": "string", "maxLength": 500, "pattern": _NO_NUL}}},
     "DeviceState": {"type": "object", "required": ["device_id", "state"], "properties": {
         "device_id": {"type": "string"},
         "state": _STATES}},

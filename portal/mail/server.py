@@ -2,11 +2,12 @@
 The password is stored encrypted and never shown again."""
 import re
 from dataclasses import dataclass, field
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from flask import current_app
 
 from portal import vault
+from portal.accounts.validation import address_error
 from portal.audit.log import record
 from portal.database import db, save_singleton
 from portal.mail.models import SECURITY, SmtpSettings
@@ -47,22 +48,6 @@ class MailServer:
 def envelope_address(sender: str) -> str:
     """The bare address of a From value such as "Portal <portal@example.com>"."""
     return parseaddr(sender)[1]
-
-
-def address_error(text: str) -> str | None:
-    """Exactly one address on one line (a CR or LF would start a header of its own, a list
-    would send every mail to several people), then a light check (local@domain, no spaces);
-    the server has the last word."""
-    text = text or ""
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        return "Enter the address on one line (no line breaks or control characters)."
-    if len(getaddresses([text])) > 1:
-        return "Enter one address only, not a list (use a mailing list's address for several)."
-    address = envelope_address(text)
-    if not address or address.count("@") != 1 or any(c.isspace() for c in address) \
-            or len(address) > 254 or not all(address.split("@")):
-        return "Enter an address such as portal@example.com (optionally Name <address>)."
-    return None
 
 
 def _environment() -> tuple[MailValues, str | None]:
@@ -130,7 +115,9 @@ def validate(values: MailValues) -> dict[str, str]:
         errors["port"] = "The port must be from 1 to 65535 (587 for STARTTLS, 465 for TLS)."
     if values.security not in SECURITY:
         errors["security"] = "Choose STARTTLS, TLS or None."
-    if message := address_error(values.sender):
+    if not values.sender:
+        errors["sender"] = "Enter the sender, such as Portal <portal@example.com>."
+    elif message := address_error(values.sender, named=True):
         errors["sender"] = message
     if not 1 <= (values.timeout or 0) <= 120:
         errors["timeout"] = "The timeout must be from 1 to 120 seconds."
@@ -144,7 +131,8 @@ def mail_test_errors(values: MailValues, to: str) -> dict[str, str]:
     errors = validate(values)
     if not values.host:
         errors["host"] = "Enter the SMTP server to test."
-    if message := address_error(to):
+    message = address_error(to) if to else "An email address is required."
+    if message:
         errors["test_recipient"] = "Enter the address to send the test mail to. " + message
     return errors
 

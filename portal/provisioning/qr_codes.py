@@ -5,11 +5,11 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 
 from portal import otp as otps
 from portal import vault
 from portal.accounts.directory import picked_user, record_picked_user
+from portal.accounts.validation import address_error
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.users import find_local_user
 from portal.android.payload import (PayloadSettings, build_payload, encode_payload,
@@ -169,11 +169,8 @@ def _request_errors(request: QrCodeRequest) -> dict[str, str]:
         errors["lang"] = "Choose one of the portal's Localizations."
     if request.network not in tuple(NetworkType):
         errors["network"] = "Choose Wi-Fi or Mobile data."
-    if request.alternative_email:
-        try:
-            validate_email(request.alternative_email, check_deliverability=False)
-        except EmailNotValidError:
-            errors["alternative_email"] = "Enter a valid email address, such as it@example.com."
+    if request.alternative_email and (message := address_error(request.alternative_email)):
+        errors["alternative_email"] = message
     if request.option == EnrollmentOption.AUTO:
         errors.update(_user_errors(request))
         errors.update(_auto_errors(request))

@@ -2,6 +2,8 @@
 a fuzzer (schemathesis over WSGI, a bounded and derandomized run)."""
 import copy
 import io
+import sys
+import unicodedata
 
 import jsonschema_rs
 import pytest
@@ -9,12 +11,16 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS as CHECK_REGISTRY
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
+from schemathesis.engine import events, from_schema
 from schemathesis.specs.openapi import checks as openapi_checks
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from portal.api import schemas
 from portal.enrollment.pending import revoke_qr_code
-from portal.enrollment.zero_touch import import_identifiers
+from portal.enrollment.zero_touch import import_identifiers, luhn_valid
 from portal.licensing.seats import figures, set_total
 from tests.api.conftest import (ENROLLMENTS, IMEI, altered, auto_body, bearer, otp_of, redeem,
                                 ssp_body)
@@ -24,9 +30,20 @@ SPEC = "/api/v1/openapi.json"
 CONFORMANCE = [openapi_checks.status_code_conformance, openapi_checks.content_type_conformance,
                openapi_checks.response_schema_conformance,
                openapi_checks.response_headers_conformance]
-CHECKS = [schemathesis.checks.not_a_server_error, *CONFORMANCE,
-          openapi_checks.negative_data_rejection]
+CHECKS = CHECK_REGISTRY.get_all()  # every check: what `schemathesis run --checks all` runs
 FUZZ_EXAMPLES = 700
+
+
+def _with_check_digit(digits: str) -> str:
+    """14 digits and their Luhn check digit: an IMEI."""
+    doubled = (int(d) * 2 if i % 2 == 0 else int(d) for i, d in enumerate(reversed(digits)))
+    total = sum(value - 9 if value > 9 else value for value in doubled)
+    return digits + str(-total % 10)
+
+
+# The document's own string format (no pattern can say "a valid Luhn check digit"): the
+# fuzzer learns it as a Companion developer would, from the format's description.
+schemathesis.openapi.format("imei", st.from_regex(r"\A[0-9]{14}\Z").map(_with_check_digit))
 
 
 def test_openapi_document_is_valid_openapi_3_1(client):
@@ -61,9 +78,43 @@ def test_openapi_document_describes_every_contract_operation_and_error_code(clie
                                                                    "scheme": "bearer"}
 
 
+# The answers the contract gives to a request the document calls valid: besides 2xx, the
+# refusals that depend on what the server holds (companion-api.md §2): unknown or wrong
+# credential, revoked, used up or no license, expired, Android too old or Zero-Touch, throttled.
+CONFIG = {"checks": {"positive_data_acceptance": {
+    "expected-statuses": ["2xx", "401", "403", "404", "409", "410", "422", "429"]}}}
+
+
+@pytest.mark.parametrize("component, instance", [
+    ("EnrollmentRequest", {"qr_id": "qr\x00", "otp": "x", "device": {}}),
+    ("EnrollmentRequest", {"qr_id": "qr", "ticket": "t\x00", "device": {}}),
+    ("CompletionRequest", {"result": "failure", "reason": "no\x00"}),
+])
+def test_the_document_refuses_a_nul_as_the_server_does(client, component, instance):
+    """A NUL is refused by the server in every string it stores (400); the document says so."""
+    doc = client.get(SPEC).get_json()
+    schema = {**doc["components"]["schemas"][component], "components": doc["components"]}
+    errors = jsonschema_rs.validator_for(schema).iter_errors(instance)
+    assert any(error.kind.__class__.__name__.endswith("Pattern") for error in errors)
+
+
+def test_the_imei_format_makes_imeis():
+    assert _with_check_digit(IMEI[:14]) == IMEI and luhn_valid(_with_check_digit("49015420323751"))
+
+
+def test_printable_is_unicodes_control_format_and_separator_categories():
+    """The server's and the document's one rule (portal.api.schemas) lists exactly the
+    characters of categories Cc, Cf, Zl and Zp that this Python's Unicode database knows."""
+    listed = {code for low, high in schemas._NOT_PRINTABLE for code in range(low, high + 1)}
+    by_category = {code for code in range(sys.maxunicode + 1)
+                   if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp")}
+    assert listed == by_category
+    assert schemas.PRINTABLE.fullmatch("SM-G991B ✨") and not schemas.PRINTABLE.fullmatch("a\u202eb")
+
+
 @pytest.fixture
 def api_schema(app):
-    return schemathesis.openapi.from_wsgi(SPEC, app)
+    return schemathesis.openapi.from_wsgi(SPEC, app, config=SchemathesisConfig.from_dict(CONFIG))
 
 
 # --- every answer of the contract conforms to the document ---------------------------------
@@ -189,16 +240,18 @@ def _seed_enrollment(body, seeded, draw):
     return body
 
 
-def _seed_device(case, seeded, draw):
-    """The seeded device's id and/or its token, another device's token, or what was generated."""
+def _seed_device(case, seeded, draw) -> dict | None:
+    """The seeded device's id and/or its token, another device's token, or what was generated.
+    A real token is returned as the request's explicit headers, so that the ignored_auth check
+    knows it for a real one and sends the request again without it and with a wrong one."""
     choice = draw(st.sampled_from(["generated", "mine", "id-only", "token-only", "other-token"]))
     device_id, token = seeded["device"]
     if choice in ("mine", "id-only", "other-token"):
         case.path_parameters = {**(case.path_parameters or {}), "device_id": device_id}
     if choice in ("mine", "token-only", "other-token"):
         mine = choice != "other-token"
-        case.headers = {**(case.headers or {}),
-                        "Authorization": f"Bearer {token if mine else seeded['other_token']}"}
+        return {"Authorization": f"Bearer {token if mine else seeded['other_token']}"}
+    return None
 
 
 @pytest.mark.parametrize("config_overrides", [{"API_FAILED_ATTEMPTS_LIMIT": "10000 per minute"}],
@@ -218,11 +271,15 @@ def test_fuzzed_requests_get_no_5xx_and_only_documented_answers(api_schema, seed
               suppress_health_check=list(HealthCheck))
     @given(case=st.one_of(strategies), data=st.data())
     def fuzz(case, data):
-        if case.operation.path == "/enrollments":
+        # Only valid requests get real credentials: the API checks the shape first, so an
+        # invalid one is refused before credentials anyway (and stays the negative case
+        # that negative_data_rejection judges).
+        headers, valid = None, case.meta.generation.mode.is_positive
+        if valid and case.operation.path == "/enrollments":
             case.body = _seed_enrollment(case.body, seeded, data.draw)
-        else:
-            _seed_device(case, seeded, data.draw)
-        response = case.call_and_validate(checks=CHECKS)
+        elif valid:
+            headers = _seed_device(case, seeded, data.draw)
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
         key = (case.operation.path, response.status_code)
         reached[key] = reached.get(key, 0) + 1
 
@@ -233,3 +290,33 @@ def test_fuzzed_requests_get_no_5xx_and_only_documented_answers(api_schema, seed
     assert {("/devices/{device_id}", 200), ("/devices/{device_id}", 401),
             ("/devices/{device_id}/provisioning-complete", 200),
             ("/devices/{device_id}/provisioning-complete", 401)} <= set(reached)
+
+
+# --- schemathesis's own run: every phase, every check -----------------------------------------
+
+def test_a_schemathesis_run_with_every_check_finds_nothing(app, db):
+    """What `schemathesis run --checks all` does (the CLI's engine, over WSGI): the coverage
+    phase (boundaries, an undeclared method and a missing Authorization header per operation),
+    fuzzing and the stateful phase, every answer judged by every check."""
+    # A fixed seed and no example database: each run sends the same requests.
+    config = SchemathesisConfig.from_dict({**CONFIG, "seed": 14, "generation": {
+        "max-examples": 30, "database": "none"}})
+    config.projects.default.checks.update(included_check_names=["all"])
+    schema = schemathesis.openapi.from_wsgi(SPEC, app, config=config)
+    failures, checked, phases = set(), set(), {}
+
+    for event in from_schema(schema).execute():
+        if isinstance(event, (events.NonFatalError, events.FatalError)):
+            failures.add(("error", repr(event)))
+        elif isinstance(event, events.PhaseFinished):
+            phases[event.phase.name.value] = event.status.value
+        elif isinstance(event, events.ScenarioFinished):
+            for check in (c for checks in event.recorder.checks.values() for c in checks):
+                checked.add(check.name)
+                if check.failure_info is not None:
+                    failures.add((check.name, str(check.failure_info.failure)[:300],
+                              str(check.failure_info.code_sample)[:700]))
+
+    assert sorted(failures) == []
+    assert checked >= {check.__name__ for check in CHECKS}
+    assert {phases[name] for name in ("coverage", "fuzzing", "stateful")} == {"success"}

@@ -206,14 +206,19 @@ def test_imei_is_optional(client, make_qr_code):
     ({"device": device(model="SM\x1bG991B")}, "device.model"),
     ({"device": device(model="SM\x7fG991B")}, "device.model"),
     ({"device": device(model="SM-G991B\u2028")}, "device.model"),
+    ({"device": device(model="SM-G991B\u202e")}, "device.model"),    # right-to-left override
+    ({"device": device(model="SM\u00adG991B")}, "device.model"),     # soft hyphen (invisible)
+    ({"device": device(manufacturer="sam\x85sung")}, "device.manufacturer"),  # C1 control
     ({"device": device(android_api_level=None)}, "device.android_api_level"),
     ({"device": device(android_api_level="33")}, "device.android_api_level"),
-    ({"device": device(android_api_level=33.0)}, "device.android_api_level"),
     ({"device": device(android_api_level=33.5)}, "device.android_api_level"),
     ({"device": device(android_api_level=True)}, "device.android_api_level"),
     ({"device": device(android_api_level=-1)}, "device.android_api_level"),
     ({"device": device(android_api_level=0)}, "device.android_api_level"),
     ({"device": device(android_api_level=10**30)}, "device.android_api_level"),
+    ({"device": device(android_api_level=1e30)}, "device.android_api_level"),
+    ({"device": device(android_api_level=float("nan"))}, "device.android_api_level"),
+    ({"device": device(android_api_level=float("inf"))}, "device.android_api_level"),
     ({"device": device(android_api_level=[33])}, "device.android_api_level"),
 ])
 def test_invalid_field_is_400_naming_the_field(client, change, field):
@@ -422,6 +427,29 @@ def test_form_fields_are_415_not_400(client, make_qr_code):
     qr = make_qr_code("auto")
     response = client.post(ENROLLMENTS, data={"qr_id": qr.public_id, "otp": otp_of(qr)})
     error_of(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("name", ["Pixel 8\u00a0Pro", "Galaxy ✨", "Xperia \U000e0100",
+                                  "Ōppō Find X7"])
+def test_a_printable_model_name_is_accepted_as_the_document_says(db, client, make_qr_code, name):
+    """What the OpenAPI document's pattern allows (a no-break space, an emoji, a variation
+    selector, accents), the server accepts."""
+    qr = make_qr_code("auto")
+
+    assert redeem(client, auto_body(qr, model=name)).status_code == 201
+
+
+def test_an_android_api_level_written_30_0_is_the_integer_30(db, client, make_qr_code):
+    """JSON Schema's integer (the OpenAPI document's) holds 30.0: a device that sends it is
+    accepted as 30, and stored as the integer 30."""
+    qr = make_qr_code("auto")
+
+    response = redeem(client, auto_body(qr, android_api_level=30.0))
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    stored = db.session.scalar(sa.select(Device).where(Device.public_id ==
+                                                       response.get_json()["device_id"]))
+    assert stored.android_api_level == 30 and type(stored.android_api_level) is int
 
 
 # --- 422 ------------------------------------------------------------------------------------

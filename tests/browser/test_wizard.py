@@ -422,7 +422,7 @@ INVALID = {
         "usage_count", f"Usage Count {WIZARD_LICENSES + 1} is too many."),
     "invalid-alternative-address": (
         {"alternative": "it-desk at example"}, "alternative_email",
-        "Enter a valid email address"),
+        "is not a valid email address"),
     "unknown-user": (
         {"option": "Automatic Provisioning", "user": "nobody", "usage": "1"}, "username",
         "No local user is named 'nobody'."),

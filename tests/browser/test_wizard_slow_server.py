@@ -193,7 +193,7 @@ def test_a_save_with_six_bad_fields_shows_every_message_at_once_and_keeps_typing
             "usage_count": "Usage Count 101 is too many. Enter 1 to",
             "wifi_ssid": "SSID is 33 bytes long",
             "wifi_password": "Password for WPA must be 8–63 characters long, not 7.",
-            "alternative_email": "Enter a valid email address",
+            "alternative_email": "is not a valid email address",
             "otp_validity": "The OTP validity must be 1 to 87,600 hours."}.items():
         expect(page.locator(f"#{field}-error")).to_contain_text(message)
         expect(page.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # where wsgi.py is
+CONFIG = ROOT / "gunicorn.conf.py"  # the one ./dev run and production use
 START_TIMEOUT = 20.0  # seconds until /healthz must answer 200
 STOP_TIMEOUT = 10.0   # seconds for a graceful stop before the process group is killed
 
@@ -56,11 +57,13 @@ def environment(app, **overrides) -> dict[str, str]:
 @contextmanager
 def gunicorn(app, *, workers: int = 2, threads: int = 1, env: dict | None = None,
              log: Path | None = None, start_timeout: float = START_TIMEOUT):
-    """`gunicorn --workers N wsgi:app` on a free loopback port, on `app`'s database; yields
-    the base URL once /healthz answers 200, and stops the server (and waits for it) on exit.
+    """`gunicorn -c gunicorn.conf.py --workers N wsgi:app` on a free loopback port, on `app`'s
+    database; yields the base URL once /healthz answers 200, and stops the server (and waits
+    for it) on exit.
     The server's output (tracebacks of 500s included) goes to `log`, or a temporary file."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
+    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", str(CONFIG),
+               "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--threads", str(threads),
                "--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]
     with (open(log, "w+") if log else tempfile.TemporaryFile("w+")) as output:
