@@ -46,7 +46,7 @@ def note(action: str, *, actor_type: str, client_address: str, code: str, target
     insert = _INSERTS[db.session.get_bind().dialect.name](_TABLE).values(
         occurred_at=start, actor_type=actor_type, action=action, outcome="refused", code=code,
         target=target[:256], client_address=address, attempts=1,
-        details={"last_at": _iso(now), "window_minutes": int(WINDOW.total_seconds() // 60)})
+        details={"last_at": _iso(now)})
     db.session.execute(insert.on_conflict_do_update(
         index_elements=["action", "occurred_at", "client_address", "code", "target"],
         index_where=_TABLE.c.attempts.is_not(None),
