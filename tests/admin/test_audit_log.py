@@ -255,6 +255,35 @@ def test_bad_filter_input_is_explained_beside_its_field_and_left_out(admin_clien
     assert event.id in row_ids(html)
 
 
+@pytest.mark.parametrize("query, shown", [
+    ("until=9999-12-31", True),   # the last day a date can name: no day after it to stop at
+    ("since=9999-12-31", False),
+    ("since=0001-01-01&until=9999-12-31", True),
+])
+def test_the_first_and_last_days_of_the_calendar_filter_like_any_other(admin_client, db,
+                                                                       query, shown):
+    event = add_event(db)
+
+    response = admin_client.get(f"{AUDIT}?{query}")
+
+    assert response.status_code == 200
+    assert (event.id in row_ids(response.get_data(as_text=True))) is shown
+    assert (len(export(admin_client, query)) > 1) is shown
+
+
+@pytest.mark.parametrize("value", ["10000-01-01", "99999-12-31", "0000-00-00", "2026-13-45",
+                                   "\x00"])
+def test_a_date_no_calendar_has_is_explained_beside_its_field(admin_client, db, value):
+    event = add_event(db)
+
+    response = admin_client.get(AUDIT, query_string={"since": value, "until": value})
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and event.id in row_ids(html)
+    for field in ("since", "until"):
+        assert re.search(rf'id="{field}-error">Not a valid date value\.', html)
+
+
 # The actions of the fleet console
 
 def test_new_actions_and_their_groups_can_be_selected(admin_client, db):
