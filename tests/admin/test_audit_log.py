@@ -8,6 +8,7 @@ import pytest
 from portal.admin import audit as audit_view
 from portal.audit.listing import known_actions
 from portal.audit.models import AuditEvent
+from portal.web.forms import CONTROL_CHARACTERS
 from portal.web.pagination import encode_cursor
 
 AUDIT = "/admin/audit"
@@ -242,6 +243,8 @@ def test_a_from_later_than_to_says_so_beside_to_and_shows_no_event(admin_client,
     ("since=yesterday", "since", "Not a valid date value."),
     ("until=2099-02-30", "until", "Not a valid date value."),
     ("outcome=maybe", "outcome", "Not a valid choice."),
+    ("actor=ab%00c", "actor", CONTROL_CHARACTERS),  # PostgreSQL's text cannot hold NUL
+    ("action=%00", "action", CONTROL_CHARACTERS),
 ])
 def test_bad_filter_input_is_explained_beside_its_field_and_left_out(admin_client, db, query,
                                                                      field, message):
