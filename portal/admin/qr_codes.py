@@ -13,7 +13,7 @@ from portal.admin.forms import EmptyForm, ExtendForm, LocalUserSearchForm, QrCod
 from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
-from portal.enrollment.models import PendingEnrollment, QrCode
+from portal.enrollment.models import PendingEnrollment, QrCode, is_public_id
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
@@ -145,6 +145,8 @@ def search_users():
 
 
 def _load(public_id: str) -> QrCode:
+    if not is_public_id(public_id):
+        abort(404)
     return db.first_or_404(sa.select(QrCode).where(QrCode.public_id == public_id))
 
 
