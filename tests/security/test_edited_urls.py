@@ -21,6 +21,8 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
+from werkzeug.routing import UnicodeConverter
 
 from portal.web import pagination
 from portal.web.pagination import encode_cursor, keyset
@@ -272,7 +274,8 @@ def _new_list_page():
     return keyset(events(AuditFilters()), ORDER, request.args, 5)
 
 
-def test_every_list_page_survives_edited_arguments(app, walked, admin_client, caplog):
+def test_every_list_page_survives_edited_arguments(app, walked, admin_client, caplog,
+                                                  nul_sent):
     caplog.set_level(logging.WARNING)
     problems = []
     for page in walked:
@@ -281,6 +284,7 @@ def test_every_list_page_survives_edited_arguments(app, walked, admin_client, ca
     assert not problems, "\n".join(problems)
     assert [record.getMessage() for record in caplog.records
             if record.levelno >= logging.ERROR] == []
+    assert nul_sent == []
 
 
 def test_the_walk_flags_a_list_that_fails_on_an_edited_url(app, db, make_admin, caplog):
@@ -300,3 +304,96 @@ def _fragile_list():
     """A pager that trusts its argument."""
     from flask import request
     return f"<p>Page {int(request.args.get('page') or 1)}</p>"
+
+
+# Edited ids in the path (console, Self Service Portal, API) -----------------------------
+
+IDS = ["\x00", "a\x00b", "x" * 10_000, "Zürich ✓", "..", "-1", str(2**64), "' OR '1'='1"]
+
+
+@pytest.fixture
+def nul_sent(db) -> list[str]:
+    """The statements that were sent a NUL: PostgreSQL refuses every one (psycopg cannot even
+    send it), so a NUL reaching the database is a 500 there, whichever database runs here."""
+    sent = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):
+        if _holds_nul(parameters):
+            sent.append(" ".join(statement.split())[:100])
+
+    connection = db.session.get_bind()  # the test's connection, which every request uses
+    sa.event.listen(connection, "before_cursor_execute", watch)
+    yield sent
+    sa.event.remove(connection, "before_cursor_execute", watch)
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = value.values()
+    return isinstance(value, (list, tuple, type({}.values()))) and any(map(_holds_nul, value))
+
+
+def edited_id_problems(app, client, rules, known, check) -> list[str]:
+    """Each route of `rules` with each of IDS in place of each text argument of its path."""
+    token = csrf_token(client, "/admin/login")
+    problems = []
+    for rule in rules:
+        texts = [name for name in rule.arguments
+                 if isinstance(rule._converters[name], UnicodeConverter)]
+        for name, value, method in ((n, v, m) for n in texts for v in IDS
+                                    for m in sorted(rule.methods - {"HEAD", "OPTIONS"})):
+            values = {arg: known.get(arg, "1") for arg in rule.arguments} | {name: value}
+            for arg, converter in rule._converters.items():
+                if getattr(converter, "items", None) and arg != name:
+                    values[arg] = sorted(converter.items)[0]
+            url = app.url_map.bind("localhost").build(rule.endpoint, values)
+            response = client.open(url, method=method, json={},
+                                   headers={"X-CSRFToken": token, "Authorization": "Bearer x"})
+            problem = check(response)
+            if problem:
+                problems.append(f"{method} {rule.rule} {name}={value[:20]!r}: {problem}")
+    return problems
+
+
+def _html_refusal(response) -> str | None:
+    return f"answered {response.status_code}" if response.status_code >= 500 else None
+
+
+def _json_refusal(response) -> str | None:
+    body = response.get_json(silent=True)
+    if response.status_code >= 500 or response.mimetype != "application/json" or \
+            not (isinstance(body, dict) and body.get("error", {}).get("code")):
+        return f"answered {response.status_code} {response.mimetype}"
+    return None
+
+
+def test_edited_ids_in_console_urls_never_fail(app, known, admin_client, nul_sent):
+    rules = [rule for rule in app.url_map.iter_rules() if is_admin_rule(rule)]
+
+    assert edited_id_problems(app, admin_client, rules, known, _html_refusal) == []
+    assert nul_sent == []
+
+
+def test_edited_ids_in_api_urls_answer_contract_json(app, client, known, nul_sent):
+    rules = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")]
+    assert any(rule.arguments for rule in rules), "the walk does not see the API's routes"
+
+    assert edited_id_problems(app, client, rules, known, _json_refusal) == []
+    assert nul_sent == []
+
+
+def test_edited_qr_ids_in_self_service_urls_never_fail(app, client, known, nul_sent):
+    """The phone's pages read the QR code from ?qr_id= (and the language from ?lang=)."""
+    problems = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/ssp/") or "GET" not in rule.methods:
+            continue
+        for name, value in ((n, v) for n in ("qr_id", "lang") for v in IDS):
+            response = client.get(rule.rule, query_string={name: value})
+            if response.status_code >= 500:
+                problems.append(f"GET {rule.rule} ?{name}={value[:20]!r}: "
+                                f"{response.status_code}")
+
+    assert problems == [] and nul_sent == []
