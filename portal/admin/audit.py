@@ -1,7 +1,6 @@
 """Admin → Audit log: every admin action and enrollment attempt, newest first, filtered, and
 its export as CSV."""
 from flask import request
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -12,7 +11,7 @@ from portal.audit.listing import (CSV_HEADER, ORDER, OUTCOMES, AuditFilters, act
                                   csv_rows, events, known_actions)
 from portal.database import utcnow
 from portal.web.csv_export import csv_response
-from portal.web.forms import strip
+from portal.web.forms import FilterForm, strip
 from portal.web.htmx import render
 from portal.web.pagination import keyset
 
@@ -20,10 +19,7 @@ PAGE_SIZE = 50
 INVERTED = "The To date must not be before the From date."
 
 
-class AuditFilterForm(FlaskForm):
-    class Meta:
-        csrf = False  # a GET form that changes nothing
-
+class AuditFilterForm(FilterForm):
     action = SelectField("Action", choices=[], validators=[Optional()])
     outcome = SelectField("Outcome", validators=[Optional()],
                           choices=[("", "Any outcome")] + [(o, o.title()) for o in OUTCOMES])

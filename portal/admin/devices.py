@@ -2,7 +2,6 @@
 (every device: the list, its CSV export, one device with its timeline, retirement)."""
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional
 
@@ -17,7 +16,7 @@ from portal.provisioning.listing import (ORDER, filters_from, qr_code_keys, qr_c
                                         qr_code_total)
 from portal.vocabulary import DeviceState
 from portal.web.csv_export import csv_response
-from portal.web.forms import strip
+from portal.web.forms import FilterForm, strip
 from portal.web.htmx import go, render
 from portal.web.pagination import keyset, paginate
 
@@ -28,10 +27,7 @@ STATE_CHOICES = [("", "All states"), (DeviceState.PROVISIONING, "Provisioning"),
                  (DeviceState.RETIRED, "Retired"), (fleet.STUCK, "Stuck")]
 
 
-class DeviceSearchForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class DeviceSearchForm(FilterForm):
     q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=64)])
     state = SelectField("State", choices=STATE_CHOICES, default="", validate_choice=True)
 

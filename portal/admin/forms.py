@@ -11,7 +11,7 @@ from portal.provisioning.pending_actions import Extension
 from portal.provisioning.qr_codes import QrCodeRequest
 from portal.provisioning.wizard import WizardState
 from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType, UserType
-from portal.web.forms import show_errors, strip
+from portal.web.forms import FilterForm, show_errors, strip
 
 
 _NO_DIRECTORY = ("No directory is configured: set up Active Directory under Admin → Sign-in "
@@ -143,8 +143,10 @@ class ExtendForm(FlaskForm):
                          unlimited=bool(self.unlimited.data))
 
 
-class SearchForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class SearchForm(FilterForm):
     q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=128)])
+
+
+class LocalUserSearchForm(FilterForm):
+    """The wizard's User field, which sends itself to search the local users as it is typed."""
+    username = StringField("User", filters=[strip])

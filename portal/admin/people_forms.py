@@ -6,7 +6,7 @@ from wtforms import BooleanField, IntegerField, PasswordField, RadioField, Selec
 from wtforms.validators import InputRequired, Length, Optional, StopValidation
 
 from portal.vocabulary import AdminRole, UserSource
-from portal.web.forms import strip
+from portal.web.forms import FilterForm, strip
 
 _NEW_PASSWORD = {"autocomplete": "new-password"}
 MAX_LICENSES = 10_000_000  # as portal.licensing.seats.set_total
@@ -42,10 +42,7 @@ def _role():
         validate_choice=False)
 
 
-class UserSearchForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class UserSearchForm(FilterForm):
     q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=128)])
     source = SelectField("Source", default="", validate_choice=False, choices=[
         ("", "All users"), (UserSource.LOCAL, "Local"), (UserSource.LDAP, "Active Directory"),

@@ -9,11 +9,11 @@ from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
 from portal.audit.history import recent_changes
-from portal.admin.forms import EmptyForm, ExtendForm, QrCodeForm
+from portal.admin.forms import EmptyForm, ExtendForm, LocalUserSearchForm, QrCodeForm
 from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
-from portal.enrollment.models import PendingEnrollment, QrCode
+from portal.enrollment.models import PendingEnrollment, QrCode, is_public_id
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
@@ -138,12 +138,15 @@ def _refused(form: QrCodeForm, errors: dict[str, str]):
 @bp.get("/users/search")
 @admin_required
 def search_users():
-    users = search_local_users(request.args.get("username", ""))
-    return render_template("admin/qr_codes/_user_results.html", users=users,
-                           query=request.args.get("username", ""))
+    form = LocalUserSearchForm(formdata=request.args)
+    query = (form.username.data or "") if form.validate() else ""
+    return render_template("admin/qr_codes/_user_results.html",
+                           users=search_local_users(query), query=query)
 
 
 def _load(public_id: str) -> QrCode:
+    if not is_public_id(public_id):
+        abort(404)
     return db.first_or_404(sa.select(QrCode).where(QrCode.public_id == public_id))
 
 

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from portal.android.payload import CompanionConfig
 from portal.settings.companion import validate_companion_settings
 from portal.settings.otp_policy import MAX_LENGTH, MAX_VALIDITY_HOURS, MIN_LENGTH
-from portal.web.forms import show_errors, strip
+from portal.web.forms import FilterForm, show_errors, strip
 
 
 class OtpPolicyForm(FlaskForm):
@@ -93,9 +93,6 @@ class ZeroTouchUploadForm(FlaskForm):
                      render_kw={"accept": ".csv,.txt,text/csv,text/plain"})
 
 
-class ZeroTouchSearchForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class ZeroTouchSearchForm(FilterForm):
     q = StringField("Search serial number or IMEI", filters=[strip],
                     render_kw={"type": "search", "autocomplete": "off"})

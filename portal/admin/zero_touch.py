@@ -21,9 +21,11 @@ SHOWN_REJECTS = 20
 
 def _context(upload_form=None, **extra):
     search_form = ZeroTouchSearchForm(formdata=request.args)
-    page = paginate(zero_touch_list.search(search_form.q.data), request.args, PAGE_SIZE)
+    query = search_form.q.data if search_form.validate() else ""
+    page = paginate(zero_touch_list.search(query), request.args, PAGE_SIZE)
     return {"upload_form": upload_form or ZeroTouchUploadForm(formdata=None),
-            "search_form": search_form, "page": page, "total": zero_touch_list.count(),
+            "search_form": search_form, "query": query, "page": page,
+            "total": zero_touch_list.count(),
             "shown_rejects": SHOWN_REJECTS, **extra}
 
 

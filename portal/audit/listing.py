@@ -48,7 +48,7 @@ def events(filters: AuditFilters) -> sa.Select:
             statement = statement.where(starts_with(column, value))
     if filters.since:
         statement = statement.where(AuditEvent.occurred_at >= _midnight(filters.since))
-    if filters.until:
+    if filters.until and filters.until < date.max:  # date.max: no day after it to stop at
         statement = statement.where(
             AuditEvent.occurred_at < _midnight(filters.until + timedelta(days=1)))
     return statement

@@ -1,19 +1,17 @@
 """The Companion's report that device-owner provisioning finished, and device look-ups."""
 import hmac
-import re
 
 import sqlalchemy as sa
 
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment import errors
-from portal.enrollment.models import Device, PendingEnrollment, QrCode
+from portal.enrollment.models import Device, PendingEnrollment, QrCode, is_public_id
 from portal.enrollment.redeem import token_hash
 from portal.licensing.models import LicensePool
 from portal.vocabulary import DeviceState, EnrollmentOption, PendingState
 
 _DUMMY_HASH = "0" * 64
-_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def authenticate(device_id: str, token: str | None) -> Device:
@@ -21,7 +19,7 @@ def authenticate(device_id: str, token: str | None) -> Device:
     device_id = device_id or ""
     # Public ids are URL-safe; anything else names no device (and a NUL breaks PostgreSQL).
     device = db.session.scalar(sa.select(Device).where(Device.public_id == device_id)) \
-        if _PUBLIC_ID.fullmatch(device_id) else None
+        if is_public_id(device_id) else None
     expected = device.token_hash if device is not None else _DUMMY_HASH
     presented = token_hash(token or "")
     if not hmac.compare_digest(presented, expected) or device is None or not token:

@@ -5,7 +5,6 @@ of the page's devices, from ix_devices_created_at_id (or ix_devices_state_create
 state), then those devices with their users and QR codes. The search matches by prefix,
 case-insensitively: serial number, model (lower-case indexes), IMEI, user name, or the QR ID.
 """
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,7 +15,7 @@ from flask import current_app
 from portal.accounts.models import AdminUser, PortalUser
 from portal.audit.models import AuditEvent
 from portal.database import db, utcnow
-from portal.enrollment.models import Device, QrCode
+from portal.enrollment.models import Device, QrCode, is_public_id
 from portal.vocabulary import DeviceState
 
 ORDER = (Device.created_at, Device.id)  # newest first; the keyset of the list
@@ -193,13 +192,12 @@ class DeviceView:
     retired_by: AdminUser | None
 
 
-_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def find_device(public_id: str) -> DeviceView | None:
     """The device and what its page shows; None for an id that names none (a NUL or other
     character no public id has never reaches the database: PostgreSQL refuses it)."""
-    if not _PUBLIC_ID.fullmatch(public_id or ""):
+    if not is_public_id(public_id):
         return None
     device = db.session.scalar(sa.select(Device).where(Device.public_id == public_id))
     if device is None:

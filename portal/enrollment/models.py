@@ -1,4 +1,5 @@
 """QR codes, their pending enrollments, tickets, devices and the Zero-Touch/Knox list."""
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,6 +13,15 @@ PENDING_STATES = tuple(PendingState)
 DEVICE_STATES = tuple(DeviceState)
 OPTIONS = tuple(EnrollmentOption)
 NETWORKS = tuple(NetworkType)
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # QR codes' and devices' (URL-safe, String(32))
+
+
+def is_public_id(text: str | None) -> bool:
+    """Whether the text can be a QR code's or a device's public id. Anything else names none
+    and never reaches a query: a NUL fails PostgreSQL's (psycopg refuses to send it)."""
+    return isinstance(text, str) and _PUBLIC_ID.fullmatch(text) is not None
+
+
 TRIGRAMS = {"public_id": "gin_trgm_ops", "wifi_ssid": "gin_trgm_ops",
             "alternative_email": "gin_trgm_ops", "name": "gin_trgm_ops"}
 

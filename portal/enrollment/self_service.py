@@ -4,24 +4,24 @@ from urllib.parse import quote, urlencode
 import sqlalchemy as sa
 
 from portal.database import db
-from portal.enrollment.models import QrCode
+from portal.enrollment.models import QrCode, is_public_id
 from portal.enrollment.tickets import issue_ticket
 from portal.settings.companion import enrollment_link_scheme
 from portal.vocabulary import EnrollmentOption
 
-MAX_PUBLIC_ID_LENGTH = 32
-
-
 def find_ssp_qr_code(public_id: str | None) -> QrCode | None:
     """The Self Service Portal QR code with this public id (revoked ones too), else None."""
+    if not is_public_id(public_id):
+        return None
     return db.session.scalar(sa.select(QrCode).where(
-        QrCode.public_id == (public_id or "")[:MAX_PUBLIC_ID_LENGTH], QrCode.option == EnrollmentOption.SSP))
+        QrCode.public_id == public_id, QrCode.option == EnrollmentOption.SSP))
 
 
 def qr_code_language(public_id: str | None) -> str | None:
     """The language of the QR code with this public id (of either option), else None."""
-    return db.session.scalar(sa.select(QrCode.lang).where(
-        QrCode.public_id == (public_id or "")[:MAX_PUBLIC_ID_LENGTH]))
+    if not is_public_id(public_id):
+        return None
+    return db.session.scalar(sa.select(QrCode.lang).where(QrCode.public_id == public_id))
 
 
 def issue_enrollment_link(qr_code: QrCode, user, server_url: str) -> str:

@@ -81,6 +81,11 @@ def list_state(qr: QrCode, pending: int, expired: int) -> str:
 
 
 def _matches(query: str):
+    if "\x00" in query:
+        # No stored text holds NUL (PostgreSQL's text cannot), and no database searches for
+        # one: FTS5 reads a query only up to it, SQLite's LIKE matches every row, psycopg
+        # refuses to send it.
+        return sa.false()
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     sqlite = db.session.get_bind().dialect.name == "sqlite"
     if sqlite and len(query) >= search.MIN_LENGTH:

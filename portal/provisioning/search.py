@@ -36,11 +36,14 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
 
 
 def phrase(query: str) -> str:
-    """An FTS5 query for the text as one phrase: with trigrams, "anywhere in the text"."""
+    """An FTS5 query for the text as one phrase: with trigrams, "anywhere in the text".
+    Quoted, FTS5's operators (AND, NEAR(, *, ^, -) and quotes are only characters."""
     return '"' + query.replace('"', '""') + '"'
 
 
 def rowids(table, query: str) -> sa.Select:
+    """The rows whose text contains the query (without NUL: FTS5 reads a query only up to
+    it, "unterminated string")."""
     return sa.select(table.c.rowid).where(
         sa.text(f"{table.name} MATCH :phrase").bindparams(phrase=phrase(query)))
 

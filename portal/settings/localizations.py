@@ -24,9 +24,13 @@ def all_localizations() -> list[Localization]:
 
 
 def find(tag: str) -> Localization | None:
-    """The localization with this tag, compared without regard to case."""
+    """The localization with this tag, compared without regard to case. A tag with a control
+    character names none and never reaches a query (a NUL fails PostgreSQL's)."""
+    tag = (tag or "").strip()
+    if any(unicodedata.category(char) == "Cc" for char in tag):
+        return None
     return db.session.scalar(sa.select(Localization).where(
-        sa.func.lower(Localization.tag) == (tag or "").strip().lower()))
+        sa.func.lower(Localization.tag) == tag.lower()))
 
 
 def is_known(tag: str) -> bool:

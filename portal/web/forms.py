@@ -1,5 +1,10 @@
-"""One way to put the domain's messages beside a form's fields, and the forms' shared filters."""
+"""One way to put the domain's messages beside a form's fields, the forms' shared filters,
+and the base of the GET forms that search and filter the lists."""
 from collections.abc import Mapping
+
+from flask_wtf import FlaskForm
+
+CONTROL_CHARACTERS = "Remove the control characters (such as NUL) from this field."
 
 
 def strip(value):
@@ -25,3 +30,23 @@ def clear_errors(form) -> None:
     form.form_errors = []
     for field in form:
         field.errors = []
+
+
+class FilterForm(FlaskForm):
+    """A GET form that searches or filters a list and changes nothing, so it has no CSRF
+    token. None of its fields holds a control character: an edited URL's NUL never reaches
+    the database, where PostgreSQL's text cannot hold one and SQLite's FTS5 reads a query
+    only up to it. A view uses a field's data only when validate() passed (or the field has
+    no error), and render_field shows the message beside it."""
+
+    class Meta:
+        csrf = False
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and not field.errors and \
+                    any(ord(c) < 32 or ord(c) == 127 for c in field.data):
+                field.errors.append(CONTROL_CHARACTERS)
+                valid = False
+        return valid

@@ -11,11 +11,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from portal.database import db
+from portal.web.converters import MAX_ROW_ID
 
 
 @dataclass
@@ -91,15 +92,16 @@ def encode_cursor(values: tuple, position: int) -> str:
 
 
 def decode_cursor(text: str, columns) -> tuple[tuple, int] | None:
-    """(values, position) from encode_cursor, typed like the columns; None if it is not one."""
+    """(values, position) from encode_cursor, typed like the columns; None if it is not one,
+    or holds a value that both databases could not compare (an edited URL)."""
     if not text or len(text) > _MAX_CURSOR_LENGTH:
         return None
     try:
         plain, position = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if len(plain) != len(columns) or not _is_int(position):
+        if len(plain) != len(columns) or not _is_int(position) or position > MAX_ROW_ID:
             return None
         values = tuple(_typed(value, column) for value, column in zip(plain, columns))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
         return None
     return values, max(position, 0)
 
@@ -114,11 +116,11 @@ def _typed(value, column):
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("a cursor's time is always in UTC")
-        return parsed
-    if kind is int and not _is_int(value):
-        raise ValueError("not a whole number")
-    if kind is str and not isinstance(value, str):
-        raise ValueError("not text")
+        return parsed.astimezone(timezone.utc)  # OverflowError past year 9999 or before 1
+    if kind is int and not (_is_int(value) and -MAX_ROW_ID - 1 <= value <= MAX_ROW_ID):
+        raise ValueError("not a 64-bit whole number (SQLite cannot bind a larger one)")
+    if kind is str and not (isinstance(value, str) and "\x00" not in value):
+        raise ValueError("not text, or text with NUL (PostgreSQL's text cannot hold one)")
     return value
 
 

@@ -8,6 +8,7 @@ import pytest
 from portal.admin import audit as audit_view
 from portal.audit.listing import known_actions
 from portal.audit.models import AuditEvent
+from portal.web.forms import CONTROL_CHARACTERS
 from portal.web.pagination import encode_cursor
 
 AUDIT = "/admin/audit"
@@ -242,6 +243,8 @@ def test_a_from_later_than_to_says_so_beside_to_and_shows_no_event(admin_client,
     ("since=yesterday", "since", "Not a valid date value."),
     ("until=2099-02-30", "until", "Not a valid date value."),
     ("outcome=maybe", "outcome", "Not a valid choice."),
+    ("actor=ab%00c", "actor", CONTROL_CHARACTERS),  # PostgreSQL's text cannot hold NUL
+    ("action=%00", "action", CONTROL_CHARACTERS),
 ])
 def test_bad_filter_input_is_explained_beside_its_field_and_left_out(admin_client, db, query,
                                                                      field, message):
@@ -253,6 +256,35 @@ def test_bad_filter_input_is_explained_beside_its_field_and_left_out(admin_clien
     assert response.status_code == 200
     assert re.search(rf'id="{field}-error">{re.escape(message)}', html)
     assert event.id in row_ids(html)
+
+
+@pytest.mark.parametrize("query, shown", [
+    ("until=9999-12-31", True),   # the last day a date can name: no day after it to stop at
+    ("since=9999-12-31", False),
+    ("since=0001-01-01&until=9999-12-31", True),
+])
+def test_the_first_and_last_days_of_the_calendar_filter_like_any_other(admin_client, db,
+                                                                       query, shown):
+    event = add_event(db)
+
+    response = admin_client.get(f"{AUDIT}?{query}")
+
+    assert response.status_code == 200
+    assert (event.id in row_ids(response.get_data(as_text=True))) is shown
+    assert (len(export(admin_client, query)) > 1) is shown
+
+
+@pytest.mark.parametrize("value", ["10000-01-01", "99999-12-31", "0000-00-00", "2026-13-45",
+                                   "\x00"])
+def test_a_date_no_calendar_has_is_explained_beside_its_field(admin_client, db, value):
+    event = add_event(db)
+
+    response = admin_client.get(AUDIT, query_string={"since": value, "until": value})
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and event.id in row_ids(html)
+    for field in ("since", "until"):
+        assert re.search(rf'id="{field}-error">Not a valid date value\.', html)
 
 
 # The actions of the fleet console

@@ -43,3 +43,15 @@ def test_the_search_follows_changes_and_deletions(db, codes):
     db.session.commit()
     assert _found("aula") == set() and _found("Turnhalle") == {"Turnhalle"}
     assert _found("Renamed") == {"Turnhalle"} and _found("Müller") == set()
+
+
+@pytest.mark.parametrize("query,expected", [
+    ('"Ne', {'Quote"Net'}), ('"abc', set()), ('ote"', {'Quote"Net'}), ("a-W", {"Aula-WLAN"}),
+    ("NEAR(", set()), ("a AND", set()), ("***", set()), ("^Au", set()), ("-", {"Aula-WLAN"}),
+    ("abc\x00def", set()), ("\x00", set()), ("Aula\x00", set()),
+])
+def test_a_search_is_only_text_never_a_query_language(db, codes, query, expected):
+    """FTS5's quotes and operators are characters to find; NUL finds nothing (FTS5 once
+    failed with "unterminated string", logged as "database unavailable", and SQLite's LIKE
+    matched every row)."""
+    assert _found(query) == expected

@@ -12,8 +12,9 @@ def html_of(response) -> str:
 
 
 def field_error(html: str, field: str) -> str:
-    """The message beside a form field (render_field's error region), or ""."""
-    match = re.search(rf'<span class="error" id="{field}-error">([^<]*)</span>', html)
+    """The message beside a form field (render_field's error region, in place or sent out of
+    band), or ""."""
+    match = re.search(rf'<span class="error" id="{field}-error"[^>]*>([^<]*)</span>', html)
     return match.group(1) if match else ""
 
 

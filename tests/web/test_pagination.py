@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
+from portal.accounts.models import PortalUser
 from portal.audit.models import AuditEvent
 from portal.web.pagination import (Cursor, decode_cursor, encode_cursor, keyset, paginate,
                                    read_cursor)
@@ -27,6 +28,31 @@ def test_a_cursor_round_trips_its_values_and_position():
                                   encode_cursor((T0, 1), "3"), encode_cursor((T0, 1), True)])
 def test_anything_but_our_own_cursor_is_refused(text):
     assert decode_cursor(text, ORDER) is None
+
+
+@pytest.mark.parametrize("key, position", [
+    ((T0, 2**63), 0), ((T0, 10**30), 0), ((T0, -2**63 - 1), 0),  # no 64-bit integer
+    ((T0, 1), 2**63),                                             # past any list
+    (("9999-12-31T23:59:59-14:00", 1), 0),                        # year 10000 in UTC
+    (("0001-01-01T00:00:00+14:00", 1), 0),                        # year 0 in UTC
+])
+def test_a_cursor_a_database_cannot_compare_is_refused(key, position):
+    """An edited cursor of our shape: SQLite cannot bind a larger integer (OverflowError)
+    and a time past year 9999 in UTC has no value; both once answered 500."""
+    assert decode_cursor(encode_cursor(key, position), ORDER) is None
+
+
+def test_a_text_key_with_nul_is_refused():
+    """PostgreSQL text holds no NUL: such a key would fail the query, not match nothing."""
+    names = (PortalUser.username, PortalUser.id)
+    assert decode_cursor(encode_cursor(("ann", 7), 0), names) == (("ann", 7), 0)
+    assert decode_cursor(encode_cursor(("a\x00b", 7), 0), names) is None
+
+
+def test_a_cursor_time_in_another_zone_reads_as_utc():
+    text = encode_cursor(("2099-05-01T10:30:15.123456+02:00", 42), 0)
+    values, _ = decode_cursor(text, ORDER)
+    assert values == (T0, 42) and values[0].utcoffset().total_seconds() == 0
 
 
 def test_read_cursor_takes_after_or_before_and_clamps_the_position():
