@@ -4,7 +4,7 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.validators import Length, NumberRange, Optional
 
 from portal.mail.server import MailValues
-from portal.web.forms import strip
+from portal.web.forms import FilterForm, strip
 
 
 _TEXT = {"spellcheck": "false", "autocomplete": "off"}
@@ -46,10 +46,7 @@ class MailSettingsForm(FlaskForm):
                           timeout=self.timeout.data or 0)
 
 
-class OutboxFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class OutboxFilterForm(FilterForm):
     status = SelectField("Status", default="", choices=[
         ("", "All"), ("queued", "Queued"), ("sending", "Sending"), ("sent", "Sent"),
         ("failed", "Failed")])
