@@ -229,7 +229,10 @@ def _compare_apk(name: str, config: CompanionConfig, data: bytes) -> Check:
     if _checksum(facts.signature_checksum) != _checksum(config.signature_checksum):
         problems.append(f"the APK's signing certificate is {facts.signature_checksum}, the "
                         f"settings say {config.signature_checksum}")
-    if _component(facts.component_name) != _component(config.component_name):
+    if facts.component_name is None:
+        problems.append("the APK has no receiver guarded by BIND_DEVICE_ADMIN, so it cannot "
+                        "become device owner")
+    elif _component(facts.component_name) != _component(config.component_name):
         problems.append(f"the APK's device-admin receiver is {facts.component_name}, the "
                         f"settings say {config.component_name}")
     what = f"{facts.package} {facts.version_name} ({facts.version_code})"
@@ -246,7 +249,7 @@ def _checksum(value: str) -> str:
 
 def _component(value: str) -> str:
     """package/.Receiver and package/package.Receiver are the same component."""
-    package, _, receiver = (value or "").strip().partition("/")
+    package, _, receiver = value.strip().partition("/")
     return f"{package}/{package}{receiver}" if receiver.startswith(".") else value.strip()
 
 
