@@ -39,10 +39,10 @@ def test_run_preflight_keeps_the_run_and_the_page_shows_every_check(admin_client
     assert run.actor == admin_client.admin.username and run.failures >= 2
     html = html_of(admin_client.get(PAGE))
     assert f"{run.failures} failures" in html
-    assert '<th scope="row">Quick-start values</th>' in html
+    assert '<strong class="check-name">Quick-start values</strong>' in html
     assert '<span class="badge badge-error">Failure</span>' in html
     assert '<span class="badge badge-refused">Warning</span>' in html
-    assert "Enter your Companion&#39;s values under Admin → Companion." in html
+    assert "How to fix it: Enter your Companion&#39;s values under Admin → Companion." in html
     [event] = events(db, "preflight.run")
     assert event.actor == admin_client.admin.username and event.details["failures"] == run.failures
 
