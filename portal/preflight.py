@@ -397,7 +397,8 @@ def check_zero_touch(inputs: Inputs) -> Check:
         return Check(name, Status.PASS, "The list is empty: if your company registers devices "
                      "in Zero-Touch or Knox, import them under Admin → Zero-Touch / Knox.")
     age = inputs.now - inputs.zero_touch_updated
-    found = f"{inputs.zero_touch_entries:,} devices, last imported {age.days} days ago"
+    count = inputs.zero_touch_entries
+    found = f"{count:,} device{'s' if count != 1 else ''}, last imported {age.days} days ago"
     if age > ZERO_TOUCH_MAX_AGE:
         return Check(name, Status.WARNING, found + ": devices registered since may enroll "
                      "with a QR code.", "Export the current list from Zero-Touch and Knox and "
@@ -414,9 +415,13 @@ def check_google_approval(inputs: Inputs) -> Check:
                  "list of approved device-policy apps before printing QR codes.")
 
 
-CHECKS = (check_public_url, check_public_url_answers, check_download_url, check_companion_apk,
-          check_quick_start, check_mail, check_directory, check_azure, check_zero_touch,
-          check_google_approval)
+# Each check with the name it reports under, for a check that ends without its own result.
+CHECKS = {check_public_url: "Public URL", check_public_url_answers: "Public URL answers",
+          check_download_url: "Download URL", check_companion_apk: "Companion APK",
+          check_quick_start: "Quick-start values", check_mail: "Mail server",
+          check_directory: "Active Directory", check_azure: "Azure AD",
+          check_zero_touch: "Zero-Touch / Knox list",
+          check_google_approval: "Google's approved device-policy apps"}
 
 
 def run_all(inputs: Inputs | None = None) -> list[Check]:
@@ -427,7 +432,7 @@ def run_all(inputs: Inputs | None = None) -> list[Check]:
     wait(futures, timeout=DEADLINE)
     executor.shutdown(wait=False, cancel_futures=True)
     return [future.result() if future.done() else
-            Check(_title(check), Status.FAILURE, f"No result within {DEADLINE:g} s.",
+            Check(CHECKS[check], Status.FAILURE, f"No result within {DEADLINE:g} s.",
                   "Check the servers this check talks to.")
             for check, future in zip(CHECKS, futures)]
 
@@ -437,13 +442,9 @@ def _safely(check, inputs: Inputs) -> Check:
         return check(inputs)
     except Exception as error:  # one broken check must not hide the others' results
         log.exception("preflight: %s raised", check.__name__)
-        return Check(_title(check), Status.FAILURE,
+        return Check(CHECKS[check], Status.FAILURE,
                      f"The check itself failed: {type(error).__name__}: {error}",
                      "Report this to whoever runs the portal.")
-
-
-def _title(check) -> str:
-    return check.__name__.removeprefix("check_").replace("_", " ").capitalize()
 
 
 def run_and_save(*, actor_type: str, actor: str | None) -> PreflightRun:

@@ -32,7 +32,8 @@ def routable_address() -> str | None:
 
 
 class FileServer:
-    """Serves `routes` ({path: (status, body)}) over https (tls=(crt, key)) or plain http."""
+    """Serves `routes` ({path: (status, body)}) over https (tls=(crt, key)) or plain http; a 3xx
+    body is the Location it redirects to."""
 
     def __init__(self, host: str = "127.0.0.1", tls=None):
         self.routes: dict[str, tuple[int, bytes]] = {}
@@ -42,6 +43,8 @@ class FileServer:
             def do_GET(self):
                 status, body = routes.get(self.path, (404, b"not found"))
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", body.decode())
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()

@@ -139,6 +139,16 @@ def test_a_download_url_that_answers_404_fails(app, db, test_ca, https_files):
     assert "Admin → Companion" in check.fix
 
 
+def test_a_download_redirected_to_plain_http_fails(app, db, test_ca, https_files, http_files):
+    app.config["PREFLIGHT_CA_FILE"] = test_ca[0]
+    http_files.routes["/companion.apk"] = (200, b"PK\x03\x04")
+    https_files.routes["/companion.apk"] = (302, (http_files.url + "/companion.apk").encode())
+    companion(https_files.url + "/companion.apk")
+    check = run(preflight.check_companion_apk)
+    assert check.status == Status.FAILURE
+    assert f"redirected to {http_files.url}/companion.apk, which is not https" in check.found
+
+
 def test_a_download_with_an_untrusted_certificate_fails(app, db, https_files):
     https_files.routes["/companion.apk"] = (200, b"PK\x03\x04")
     companion(https_files.url + "/companion.apk")
@@ -291,3 +301,9 @@ def test_run_and_save_keeps_the_run_audits_it_and_prunes_old_runs(app, db, monke
                                .order_by(AuditEvent.id.desc())).first()
     assert event.actor == "ada" and event.outcome == "error"
     assert "Quick-start values" in event.details["failed"]
+
+
+def test_every_check_reports_under_the_name_listed_for_it(app, db):
+    """A check that times out is reported under its listed name: the two must agree."""
+    seed_example_companion()
+    assert [check.name for check in preflight.run_all()] == list(preflight.CHECKS.values())
