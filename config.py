@@ -96,6 +96,9 @@ class Config:
     COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
     COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None
     COMPANION_SIGNATURE_CHECKSUM = os.environ.get("COMPANION_SIGNATURE_CHECKSUM") or None
+    # Preflight's https checks trust the system's CAs and, when set, this file too. Phones
+    # trust only public CAs during setup: meant for tests and for a staging CA.
+    PREFLIGHT_CA_FILE = os.environ.get("PREFLIGHT_CA_FILE") or None
     # Devices → Devices: a device still provisioning after this long is "stuck".
     DEVICE_STUCK_AFTER_MINUTES = _int("DEVICE_STUCK_AFTER_MINUTES", 120)
 

@@ -41,6 +41,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(pending)
     app.cli.add_command(companion_sim_command)
     app.cli.add_command(outbox)
+    app.cli.add_command(preflight_command)
     from portal.demo_data import demo_data_command
     app.cli.add_command(demo_data_command)
 
@@ -304,3 +305,18 @@ def outbox_list(status, limit):
                               when.strftime("%Y-%m-%d %H:%M:%S"),
                               (message.last_error or "").replace("\n", " ")]))
     click.echo(f"{len(rows)} message{'s' if len(rows) != 1 else ''}.", err=True)
+
+
+@click.command("preflight")
+@_database_errors
+def preflight_command():
+    """Check the public URL, the Companion's download, mail and directories (as Admin →
+    Preflight does); exit 1 when a check fails, 0 when only warnings remain."""
+    from portal.preflight import Status, run_and_save
+    run = run_and_save(actor_type="operator", actor="flask preflight")
+    for check in run.checks:
+        line = f"{check.status.upper():7}  {check.name}: {check.found}"
+        click.echo(line + (f" Fix: {check.fix}" if check.fix else ""))
+    click.echo(f"{run.failures} failures, {run.warnings} warnings.")
+    if any(check.status == Status.FAILURE for check in run.checks):
+        raise SystemExit(1)

@@ -5,8 +5,10 @@ from portal.enrollment.models import (Device, EnrollmentTicket, PendingEnrollmen
                                       ZeroTouchEntry)
 from portal.licensing.models import LicensePool
 from portal.mail.models import OutboxMessage, SmtpSettings
+from portal.preflight import PreflightRun
 from portal.settings.models import CompanionSettings, Localization, OtpPolicy, SignInSettings
 
 __all__ = ["AdminUser", "PortalUser", "AuditEvent", "Device", "EnrollmentTicket",
            "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "SmtpSettings",
-           "QrCode", "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings"]
+           "QrCode", "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings",
+           "PreflightRun"]

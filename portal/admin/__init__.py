@@ -14,4 +14,4 @@ def template_globals():
 from portal.admin import audit, auth, companion, devices, localizations  # noqa: E402,F401
 from portal.admin import mail, navigation, qr_codes, sign_in_settings  # noqa: E402,F401
 from portal.admin import errors, ssp_settings, two_step, zero_touch  # noqa: E402,F401
-from portal.admin import account, administrators, licenses, users  # noqa: E402,F401
+from portal.admin import account, administrators, licenses, preflight, users  # noqa: E402,F401

@@ -32,6 +32,7 @@ DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users"), 
 ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", "audit"), (
     Page("admin.ssp_settings", "Self Service Portal"),
     Page("admin.companion_settings", "Companion"),
+    Page("admin.preflight", "Preflight"),
     Page("admin.localizations", "Localizations"),
     Page("admin.zero_touch", "Zero-Touch / Knox"),
     Page("admin.sign_in_settings", "Sign-in methods"),

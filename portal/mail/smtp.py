@@ -79,6 +79,24 @@ def deliver(config: SmtpConfig, recipient: str, message: bytes, envelope_from: s
         _quit(smtp)
 
 
+def probe(config: SmtpConfig, report: Report | None = None) -> None:
+    """Connect, secure and sign in as deliver() would, then quit without sending anything.
+
+    Raises DeliveryError (password scrubbed); `report` is called after each step that worked.
+    """
+    report = report or (lambda step, detail: None)
+    try:
+        smtp = _connect(config, report)
+    except DeliveryError as error:
+        raise _scrubbed(error, config) from None
+    try:
+        _secure_and_sign_in(smtp, config, report)
+    except DeliveryError as error:
+        raise _scrubbed(error, config) from None
+    finally:
+        _quit(smtp)
+
+
 def tls_context(config: SmtpConfig) -> ssl.SSLContext:
     """Certificates and host names are always verified; ca_file adds a CA to the system's."""
     return _tls_context(config.ca_file)
