@@ -396,14 +396,15 @@ def confirm_qr_code_payload_with_secrets(public_id):
     qr = _load(public_id)
     if qr.is_revoked:
         return _gone(qr)
-    _, secret_keys = export.redacted_payload(qr)
+    names = export.secret_names(qr)
+    held = " and ".join(filter(None, (", ".join(names[:-1]), names[-1]))) if names else \
+        "no secret (this QR code carries none)"
     return render_template(
         "admin/confirm.html", form=EmptyForm(), download=True, button="Export with secrets",
         title=f"Export QR code {qr.name or qr.public_id} with its secrets?",
-        message=("The JSON file will hold " + (", ".join(
-            key.rsplit(".", 1)[-1] for key in secret_keys) or "no secret (this QR code has "
-            "none)") + " in clear text, like the QR code itself. The audit log records that "
-            "you exported it. Keep the file as safe as the printed QR code."),
+        message=(f"The JSON file will hold {held} in clear text, as the QR code itself does. "
+                 "The audit log records that you exported it. Keep the file as safe as the "
+                 "printed QR code."),
         action=url_for("admin.download_qr_code_payload_with_secrets", public_id=qr.public_id),
         back=_back_to(qr))
 

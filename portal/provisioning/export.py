@@ -16,6 +16,10 @@ REDACTED = "REDACTED: export with secrets to include it"
 SECRET_KEYS = frozenset(PREFIX + name for name in (
     "PROVISIONING_WIFI_PASSWORD", "PROVISIONING_WIFI_USER_CERTIFICATE"))
 SECRET_EXTRAS = frozenset({"otp"})
+SECRET_NAMES = {PREFIX + "PROVISIONING_WIFI_PASSWORD": "the Wi-Fi password",
+                PREFIX + "PROVISIONING_WIFI_USER_CERTIFICATE":
+                    "the Wi-Fi client certificate with its private key",
+                f"{EXTRAS}.otp": "the OTP"}
 
 
 def redacted_payload(qr_code: QrCode) -> tuple[str, list[str]]:
@@ -31,6 +35,11 @@ def redacted_payload(qr_code: QrCode) -> tuple[str, list[str]]:
         if key in SECRET_EXTRAS:
             payload[EXTRAS][key] = REDACTED
     return _pretty(payload), replaced
+
+
+def secret_names(qr_code: QrCode) -> list[str]:
+    """What the export with secrets adds, in words ("the Wi-Fi password", "the OTP")."""
+    return [SECRET_NAMES.get(key, key) for key in redacted_payload(qr_code)[1]]
 
 
 def full_payload(qr_code: QrCode, *, exported_by: AdminUser) -> str:

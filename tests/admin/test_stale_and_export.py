@@ -162,7 +162,7 @@ def test_export_without_confirmation_replaces_the_secrets_and_says_so(admin_clie
 
 def test_export_with_secrets_asks_first_on_a_page_that_writes_nothing(admin_client, stale, db):
     html = text(admin_client.get(page_of(stale) + "/payload-with-secrets"))
-    assert "with its secrets?" in html and "PROVISIONING_WIFI_PASSWORD, otp" in html
+    assert "with its secrets?" in html and "hold the Wi-Fi password and the OTP in clear text" in html
     assert "audit log records that you exported it" in html
     form = re.search(r'<form method="post" action="([^"]+)" class="actions"([^>]*)>', html)
     assert form.group(1) == page_of(stale) + "/payload-with-secrets"
