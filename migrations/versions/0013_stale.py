@@ -28,6 +28,10 @@ def upgrade():
     op.add_column('qr_codes', sa.Column('companion_checksum', sa.String(length=64),
                                         nullable=True))
     _backfill(op.get_bind())
+    op.create_index('ix_qr_codes_companion', 'qr_codes',
+                    ['companion_checksum', 'companion_component', 'id', 'revoked_at'],
+                    sqlite_where=sa.text('revoked_at IS NULL'),
+                    postgresql_where=sa.text('revoked_at IS NULL'))
 
 
 def _backfill(connection):
@@ -67,5 +71,6 @@ def _companion_of(row) -> dict | None:
 
 def downgrade():
     # Plain ALTER TABLE (SQLite 3.35+), as in 0012.
+    op.drop_index('ix_qr_codes_companion', table_name='qr_codes')
     op.drop_column('qr_codes', 'companion_checksum')
     op.drop_column('qr_codes', 'companion_component')

@@ -59,6 +59,12 @@ class QrCode(db.Model):
         # of the same name (unused: its search scans ix_qr_codes_listing instead).
         sa.Index("ix_qr_codes_search", "public_id", "wifi_ssid", "alternative_email", "name",
                  postgresql_using="gin", postgresql_ops=TRIGRAMS),
+        # The Pending list's Stale filter: the unrevoked QR codes made with another Companion,
+        # from narrow index entries rather than the QR rows (usually none are stale).
+        sa.Index("ix_qr_codes_companion", "companion_checksum", "companion_component", "id",
+                 "revoked_at",  # always NULL here; named so that SQLite reads only the index
+                 sqlite_where=sa.text("revoked_at IS NULL"),
+                 postgresql_where=sa.text("revoked_at IS NULL")),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -33,8 +33,7 @@ def qr_code_keys(query: str = "", *, state: str | None = None,
     if state in STATES:
         statement = statement.where(_in_state(state, utcnow()))
     if state == STALE:
-        statement = statement.where(_in_state("active", utcnow()),
-                                    _stale(companion.current()))
+        statement = statement.where(_in_state("active", utcnow()), _stale_keys())
     if option in tuple(EnrollmentOption):
         statement = statement.where(QrCode.option == option)
     return statement
@@ -87,6 +86,17 @@ def _stale(config) -> sa.ColumnElement[bool]:
     current = QrCode.companion_values(config)
     return sa.or_(QrCode.companion_component != current["companion_component"],
                   QrCode.companion_checksum != current["companion_checksum"])
+
+
+def _stale_keys() -> sa.ColumnElement[bool]:
+    """The Stale filter's condition. The unrevoked stale QR codes are first read from the
+    narrow entries of ix_qr_codes_companion: when there are few (usually none), the list reads
+    only those; when many (just after a Companion change), scanning in list order fills a page
+    at once."""
+    stale = _stale(companion.current())
+    ids = db.session.scalars(sa.select(QrCode.id).where(QrCode.revoked_at.is_(None), stale)
+                             .limit(search.FEW + 1)).all()
+    return QrCode.id.in_(ids) if len(ids) <= search.FEW else stale
 
 
 def staleness(qr: QrCode, state: str, config) -> str | None:
