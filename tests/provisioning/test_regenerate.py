@@ -237,3 +237,20 @@ def test_a_payload_that_would_not_fit_with_the_new_companion_is_refused(make_qr_
     assert "2331 bytes" in error.value.message
     database.session.refresh(qr)
     assert not qr.is_revoked and count(QrCode) == 1
+
+
+@pytest.mark.parametrize("few", [500, 1])
+def test_the_stale_filter_finds_the_same_rows_whether_few_or_many_are_stale(
+        make_qr_code, admin, monkeypatch, few):
+    """Few stale QR codes: read by id from ix_qr_codes_companion; more than FEW: the
+    condition itself, scanned in list order."""
+    monkeypatch.setattr(listing.search, "FEW", few)
+    stale = [make_qr_code("auto"), make_qr_code("ssp")]
+    revoked = make_qr_code("ssp")
+    regenerate_qr_code(revoked, regenerated_by=admin, server_url="https://portal.test")
+    change_companion(checksum=checksum_of("rotated"))
+    fresh = make_qr_code("auto")
+    found = {row.id for row in database.session.execute(listing.qr_code_keys(state="stale"))}
+    regenerated = database.session.scalar(sa.select(QrCode.id).where(
+        QrCode.id.not_in([qr.id for qr in (*stale, revoked, fresh)])))
+    assert found == {qr.id for qr in stale} | {regenerated}
