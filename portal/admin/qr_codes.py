@@ -1,6 +1,7 @@
 """Devices → Pending → Advanced QR-Code Provisioning: the wizard, review, downloads, revoke."""
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, render_template, request, url_for
+from flask import (Response, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user
 
 from portal.accounts.decorators import (admin_required, administrator_required,
@@ -343,6 +344,10 @@ def save_extend_qr_code_otp(public_id):
 @admin_required
 def confirm_regenerate_qr_code(public_id):
     qr = _load(public_id)
+    if qr.is_revoked:
+        flash("This QR code is revoked: there is nothing to regenerate. Create a new QR code "
+              "instead.", "error")
+        return redirect(_back_to(qr))
     counts = pending_counts(qr)
     state = list_state(qr, counts["pending"], counts["expired"])
     return render_template("admin/qr_codes/regenerate.html", qr=qr, form=RegenerateForm(),

@@ -123,8 +123,8 @@ def test_regenerate_from_htmx_redirects_the_whole_page(admin_htmx_client, stale,
 
 def test_regenerate_of_a_qr_code_revoked_meanwhile_says_so_and_changes_nothing(admin_client,
                                                                               stale, db):
-    token_page = page_of(stale) + "/regenerate"
-    post_form(admin_client, page_of(stale) + "/regenerate")    # the other admin was faster
+    token_page = page_of(stale)   # the page the admin opened before the other one was faster
+    post_form(admin_client, page_of(stale) + "/regenerate")
     before = (db.session.scalar(sa.select(sa.func.count()).select_from(QrCode)),
               db.session.scalar(sa.select(sa.func.count()).select_from(PendingEnrollment)))
     response = post_form(admin_client, page_of(stale) + "/regenerate", page=token_page)
@@ -132,6 +132,13 @@ def test_regenerate_of_a_qr_code_revoked_meanwhile_says_so_and_changes_nothing(a
     assert "revoked or regenerated a moment ago" in text(admin_client.get(page_of(stale)))
     assert before == (db.session.scalar(sa.select(sa.func.count()).select_from(QrCode)),
                       db.session.scalar(sa.select(sa.func.count()).select_from(PendingEnrollment)))
+
+
+def test_the_confirmation_page_of_a_revoked_qr_code_goes_back_and_says_why(admin_client, stale):
+    post_form(admin_client, page_of(stale) + "/revoke")
+    response = admin_client.get(page_of(stale) + "/regenerate")
+    assert response.status_code == 302 and response.headers["Location"] == page_of(stale)
+    assert "revoked: there is nothing to regenerate" in text(admin_client.get(page_of(stale)))
 
 
 def test_regenerate_without_the_csrf_token_is_refused(admin_client, stale, db):
