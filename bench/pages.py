@@ -125,6 +125,9 @@ def cases(app, client) -> list[tuple[str, object]]:
         (f"Pending, page {PENDING_DEEP + 1}", lambda: client.get(pending_deep)),
         ("Pending, search: one user", lambda: client.get(f"/admin/devices/pending?q={user}")),
         ("Pending, search: an SSID", lambda: client.get("/admin/devices/pending?q=warehouse")),
+        # Demo data makes no stale QR code: the filter reads the whole list to find none.
+        ("Pending, filter: stale (none)", lambda: client.get(
+            "/admin/devices/pending?state=stale")),
         ("View OTP, largest QR code", lambda: client.post(otp_url, data={"csrf_token": token})),
         ("View OTP, page 4", lambda: client.post(otp_deep, data={"csrf_token": token})),
         ("Audit log, first page", lambda: client.get("/admin/audit")),

@@ -243,6 +243,7 @@ class _PayloadContext:
             wifi_ssid=qr["wifi_ssid"], wifi_security_type=qr["wifi_security"],
             wifi_password=qr["_password"], wifi_hidden=qr["wifi_hidden"], user=user,
             otp=otp)))
+        qr.update(QrCode.companion_values(self.companion))
         return vault.encrypt(text), version_for_size(len(text.encode()))
 
     def password_enc(self, password: str) -> str:

@@ -143,6 +143,11 @@ class ExtendForm(FlaskForm):
                          unlimited=bool(self.unlimited.data))
 
 
+class RegenerateForm(FlaskForm):
+    """Regenerate a stale QR code: mail the new one only when asked (most were printed)."""
+    mail = BooleanField("Mail the new QR code again (to the same recipients)", default=False)
+
+
 class SearchForm(FilterForm):
     q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=128)])
 

@@ -1,6 +1,7 @@
 """Devices → Pending → Advanced QR-Code Provisioning: the wizard, review, downloads, revoke."""
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, render_template, request, url_for
+from flask import (Response, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user
 
 from portal.accounts.decorators import (admin_required, administrator_required,
@@ -9,7 +10,8 @@ from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
 from portal.audit.history import recent_changes
-from portal.admin.forms import EmptyForm, ExtendForm, LocalUserSearchForm, QrCodeForm
+from portal.admin.forms import (EmptyForm, ExtendForm, LocalUserSearchForm, QrCodeForm,
+                                RegenerateForm)
 from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
@@ -19,12 +21,13 @@ from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figur
 from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
-from portal.provisioning import review
-from portal.provisioning.listing import device_counts, list_state
+from portal.provisioning import export, review
+from portal.provisioning.listing import device_counts, list_state, staleness
 from portal.provisioning.pending_actions import (PendingActionError, extend_otp, mail_again,
                                                  reset_otp)
 from portal.provisioning.pending_actions import delete_pending as delete_one
 from portal.provisioning.qr_codes import ProvisioningError
+from portal.provisioning.regenerate import RegenerateError, regenerate_qr_code as regenerate
 from portal.provisioning.qr_codes import create_qr_code as create
 from portal.provisioning.qr_codes import UNLIMITED, usage_count_rule, validate_request, view_otp
 from portal.settings import companion, localizations, otp_policy
@@ -164,6 +167,7 @@ def qr_code(public_id):
     devices = device_counts([qr.id]).get(qr.id, 0)
     return render_template("admin/qr_codes/detail.html", qr=qr, info=review.summary(qr),
                            state=state, devices=devices,
+                           stale=staleness(qr, state, companion.current()),
                            form=EmptyForm(), mail_messages=messages, mail_kinds=KIND_NAMES,
                            mail_lines=review.mail_lines(qr, messages),
                            language=review.language_name(qr.lang),
@@ -332,3 +336,91 @@ def save_extend_qr_code_otp(public_id):
         abort(400)
     return render_template("admin/qr_codes/extend.html", qr=qr, form=form,
                            counts=pending_counts(qr)), 422
+
+
+# Stale QR codes: Regenerate (a new QR code with the same settings; the old one revoked).
+
+@bp.get("/qr-codes/<public_id>/regenerate")
+@admin_required
+def confirm_regenerate_qr_code(public_id):
+    qr = _load(public_id)
+    if qr.is_revoked:
+        flash("This QR code is revoked: there is nothing to regenerate. Create a new QR code "
+              "instead.", "error")
+        return redirect(_back_to(qr))
+    counts = pending_counts(qr)
+    state = list_state(qr, counts["pending"], counts["expired"])
+    return render_template("admin/qr_codes/regenerate.html", qr=qr, form=RegenerateForm(),
+                           counts=counts, stale=staleness(qr, state, companion.current()),
+                           title=f"Regenerate QR code {qr.name or qr.public_id}?",
+                           action=url_for("admin.regenerate_qr_code", public_id=qr.public_id),
+                           button="Regenerate", back=_back_to(qr))
+
+
+@bp.post("/qr-codes/<public_id>/regenerate")
+@admin_required
+def regenerate_qr_code(public_id):
+    qr, form = _load(public_id), RegenerateForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        new = regenerate(qr, regenerated_by=current_user, mail=bool(form.mail.data),
+                         server_url=current_app.config["PORTAL_PUBLIC_URL"])
+    except RegenerateError as exc:
+        return refused(exc.message, back=_back_to(qr))
+    if form.mail.data:
+        send_soon(qr_code_id=new.id)
+    moved = f" and its {new.usage_count:,} waiting pending enrollment" \
+        f"{'s' if new.usage_count != 1 else ''} (licenses carried over)" if new.usage_count else ""
+    flash(f"QR code {qr.public_id} was revoked; this new QR code replaces it with today's "
+          f"Companion{moved}. Print or send it again.", "info")
+    return go(_back_to(new))
+
+
+# Export: the payload as JSON; secrets only after confirmation, recorded like View OTP.
+
+def _json_download(text: str, filename: str) -> Response:
+    return Response(text, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store"})
+
+
+@bp.get("/qr-codes/<public_id>/payload.json")
+@admin_required
+def qr_code_payload(public_id):
+    qr = _load(public_id)
+    if qr.is_revoked:
+        return _gone(qr)
+    text, _ = export.redacted_payload(qr)
+    return _json_download(text, f"qr-code-{qr.public_id}-payload-secrets-redacted.json")
+
+
+@bp.get("/qr-codes/<public_id>/payload-with-secrets")
+@admin_required
+def confirm_qr_code_payload_with_secrets(public_id):
+    qr = _load(public_id)
+    if qr.is_revoked:
+        return _gone(qr)
+    names = export.secret_names(qr)
+    held = " and ".join(filter(None, (", ".join(names[:-1]), names[-1]))) if names else \
+        "no secret (this QR code carries none)"
+    return render_template(
+        "admin/confirm.html", form=EmptyForm(), download=True, button="Export with secrets",
+        title=f"Export QR code {qr.name or qr.public_id} with its secrets?",
+        message=(f"The JSON file will hold {held} in clear text, as the QR code itself does. "
+                 "The audit log records that you exported it. Keep the file as safe as the "
+                 "printed QR code."),
+        action=url_for("admin.download_qr_code_payload_with_secrets", public_id=qr.public_id),
+        back=_back_to(qr))
+
+
+@bp.post("/qr-codes/<public_id>/payload-with-secrets")
+@admin_required
+def download_qr_code_payload_with_secrets(public_id):
+    qr = _load(public_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if qr.is_revoked:
+        return _gone(qr)
+    text = export.full_payload(qr, exported_by=current_user)
+    return _json_download(text, f"qr-code-{qr.public_id}-payload-with-secrets.json")

@@ -59,6 +59,12 @@ class QrCode(db.Model):
         # of the same name (unused: its search scans ix_qr_codes_listing instead).
         sa.Index("ix_qr_codes_search", "public_id", "wifi_ssid", "alternative_email", "name",
                  postgresql_using="gin", postgresql_ops=TRIGRAMS),
+        # The Pending list's Stale filter: the unrevoked QR codes made with another Companion,
+        # from narrow index entries rather than the QR rows (usually none are stale).
+        sa.Index("ix_qr_codes_companion", "companion_checksum", "companion_component", "id",
+                 "revoked_at",  # always NULL here; named so that SQLite reads only the index
+                 sqlite_where=sa.text("revoked_at IS NULL"),
+                 postgresql_where=sa.text("revoked_at IS NULL")),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -86,6 +92,11 @@ class QrCode(db.Model):
 
     payload_enc: so.Mapped[str] = so.mapped_column(sa.Text)
     qr_version: so.Mapped[int]
+    # The Companion the frozen payload names (in clear: neither is secret), so the Pending list
+    # tells a stale QR code (made before the Companion changed) without decrypting payloads.
+    # NULL: not known (a payload migration 0013 could not decrypt), never shown stale.
+    companion_component: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    companion_checksum: so.Mapped[str | None] = so.mapped_column(sa.String(64))
 
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("admin_users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -99,6 +110,13 @@ class QrCode(db.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @staticmethod
+    def companion_values(config) -> dict[str, str]:
+        """The companion_* columns of a QR code made with this CompanionConfig (the checksum
+        as the payload carries it, without base64 padding)."""
+        return {"companion_component": config.component_name,
+                "companion_checksum": (config.signature_checksum or "").rstrip("=")}
 
     def payload_text(self) -> str:
         """The exact text inside the QR code (it holds secrets: only for rendering)."""

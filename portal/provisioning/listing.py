@@ -10,6 +10,7 @@ from portal.accounts.models import PortalUser
 from portal.database import db, utcnow
 from portal.enrollment.models import Device, PendingEnrollment, QrCode
 from portal.provisioning import search
+from portal.settings import companion
 from portal.vocabulary import EnrollmentOption, PendingState
 
 ORDER = (QrCode.created_at, QrCode.id)  # newest first; the keyset of the list
@@ -31,6 +32,8 @@ def qr_code_keys(query: str = "", *, state: str | None = None,
         statement = statement.where(_matches(query))
     if state in STATES:
         statement = statement.where(_in_state(state, utcnow()))
+    if state == STALE:
+        statement = statement.where(_in_state("active", utcnow()), _stale_keys())
     if option in tuple(EnrollmentOption):
         statement = statement.where(QrCode.option == option)
     return statement
@@ -40,7 +43,7 @@ def filters_from(args) -> dict[str, str]:
     """The list's filters from a request's arguments (unknown values: no filter), as
     qr_code_keys takes them."""
     state, option = args.get("state"), args.get("option")
-    return {"state": state if state in STATES else None,
+    return {"state": state if state in STATES + (STALE,) else None,
             "option": option if option in tuple(EnrollmentOption) else None}
 
 
@@ -69,6 +72,44 @@ def _in_state(state: str, now) -> sa.ColumnElement[bool]:
                               sa.or_(QrCode.option == EnrollmentOption.SSP, waiting)),
             "exhausted": sa.and_(auto, ~expired),
             "expired": sa.and_(auto, expired)}[state]
+
+
+# Stale: an active QR code whose payload names another Companion component or checksum than
+# the current settings: devices would download the Companion and refuse it. It is a mark on
+# an active row (and a filter of the list), not a state of its own.
+STALE = "stale"
+
+
+def _stale(config) -> sa.ColumnElement[bool]:
+    if config is None:
+        return sa.false()
+    current = QrCode.companion_values(config)
+    return sa.or_(QrCode.companion_component != current["companion_component"],
+                  QrCode.companion_checksum != current["companion_checksum"])
+
+
+def _stale_keys() -> sa.ColumnElement[bool]:
+    """The Stale filter's condition. The unrevoked stale QR codes are first read from the
+    narrow entries of ix_qr_codes_companion: when there are few (usually none), the list reads
+    only those; when many (just after a Companion change), scanning in list order fills a page
+    at once."""
+    stale = _stale(companion.current())
+    ids = db.session.scalars(sa.select(QrCode.id).where(QrCode.revoked_at.is_(None), stale)
+                             .limit(search.FEW + 1)).all()
+    return QrCode.id.in_(ids) if len(ids) <= search.FEW else stale
+
+
+def staleness(qr: QrCode, state: str, config) -> str | None:
+    """What changed since an active QR code was made ("checksum", "component", or
+    "component and checksum"); None when it is not stale (or not known: made before
+    migration 0013 could read it)."""
+    if state != "active" or config is None or qr.companion_checksum is None:
+        return None
+    current = QrCode.companion_values(config)
+    changed = [name for name, column in (("component", "companion_component"),
+                                         ("checksum", "companion_checksum"))
+               if getattr(qr, column) != current[column]]
+    return " and ".join(changed) or None
 
 
 def list_state(qr: QrCode, pending: int, expired: int) -> str:
@@ -124,9 +165,10 @@ def _contains(column, pattern: str, sqlite: bool):
 
 
 def qr_code_rows(keys) -> list[tuple]:
-    """(QrCode, username, pending, used, expired, revoked, devices, state) for the keys' QR
-    codes, in the keys' order; devices: how many enrolled through a Self Service Portal QR
-    code (None for automatic ones). Three queries, whatever the number of keys."""
+    """(QrCode, username, pending, used, expired, revoked, devices, state, stale) for the keys'
+    QR codes, in the keys' order; devices: how many enrolled through a Self Service Portal QR
+    code (None for automatic ones); stale: staleness(). Three queries (and the Companion
+    settings' row), whatever the number of keys."""
     ids = [key.id for key in keys]
     if not ids:
         return []
@@ -136,13 +178,14 @@ def qr_code_rows(keys) -> list[tuple]:
     counts = state_counts(ids)
     devices = device_counts([id_ for id_ in ids if id_ in found
                              and found[id_][0].option == EnrollmentOption.SSP])
-    rows = []
+    rows, config = [], companion.current()
     for id_ in (id_ for id_ in ids if id_ in found):
         qr, username = found[id_]
         pending, used, expired, revoked = counts.get(id_, _NO_COUNTS)
+        state = list_state(qr, pending, expired)
         rows.append((qr, username, pending, used, expired, revoked,
                      devices.get(id_, 0) if qr.option == EnrollmentOption.SSP else None,
-                     list_state(qr, pending, expired)))
+                     state, staleness(qr, state, config)))
     return rows
 
 

@@ -84,6 +84,8 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     settings = _settings(request, qr_code.public_id, otp, companion_config, server_url)
     text = encode_payload(build_payload(settings))
     qr_code.payload_enc, qr_code.qr_version = vault.encrypt(text), qr_version(text)
+    for column, value in QrCode.companion_values(companion_config).items():
+        setattr(qr_code, column, value)
     _apply_network(qr_code, request)
     if otp is not None:
         qr_code.user_id, qr_code.usage_count = request.user.id, request.usage_count

@@ -60,7 +60,7 @@ def test_the_state_filter_matches_the_states_the_rows_show(fleet, state, expecte
     rows = listing.qr_code_rows(list(database.session.execute(
         listing.qr_code_keys(state=state))))
     if state:
-        assert {row[-1] for row in rows} == {state}
+        assert {row[7] for row in rows} == {state}
 
 
 def test_the_option_filter_and_both_filters_together(fleet):

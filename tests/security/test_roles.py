@@ -24,6 +24,10 @@ HELPDESK_ENDPOINTS = {
     "admin.confirm_reset_qr_code_otp", "admin.reset_qr_code_otp", "admin.mail_qr_code_again",
     "admin.account_password",
     "admin.device", "admin.export_devices",
+    # Stale QR codes: Regenerate (like creating one); Export of the payload (like View OTP).
+    "admin.confirm_regenerate_qr_code", "admin.regenerate_qr_code",
+    "admin.qr_code_payload", "admin.confirm_qr_code_payload_with_secrets",
+    "admin.download_qr_code_payload_with_secrets",
 }
 
 
