@@ -1,0 +1,160 @@
+"""axe-core in Chromium on every console and Self Service Portal page, at 1280 px and at a
+phone's 360 px: no serious or critical violation. The console's pages come from the URL map
+(with real ids, as in the security walk), so a page added later is audited by itself, or must be
+listed in NOT_PAGES with the reason it is not a page."""
+from dataclasses import dataclass
+
+import pyotp
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from portal.accounts.two_step import new_secret, turn_on
+from portal.enrollment.pending import revoke_qr_code
+from tests.browser.conftest import HELPDESK, sign_in, signed_in_context, wizard_app
+from tests.conftest import admin_factory, qr_code_factory, user_factory
+from tests.security.conftest import is_admin_rule, known_objects, url_for_rule
+from tests.support.live import serving
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (1280, 360)
+SEVERE = ("serious", "critical")
+# Admin GET endpoints that are not pages a person reads, and why each is not audited here.
+NOT_PAGES = {
+    "admin.qr_code_image": "the QR code as PNG or SVG (its <img> is audited on the review page)",
+    "admin.export_devices": "a CSV download",
+    "admin.export_audit_log": "a CSV download",
+    "admin.search_users": "the wizard's user suggestions, a fragment swapped into the wizard",
+}
+# Pages only someone without a console session sees (audited in their own context).
+ANONYMOUS_PAGES = {"admin.login", "admin.sign_in_code"}
+TWO_STEP_ADMIN = ("audit-two-step", "audit two step password 1")
+END_USER = ("alice", "alice password 1234")
+
+
+@dataclass(frozen=True)
+class AuditServer:
+    url: str
+    username: str
+    password: str
+    known: dict
+    urls: dict  # admin endpoint -> the URL audited
+    ssp_qr: str
+    revoked_qr: str
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = wizard_app(tmp_path_factory.mktemp("a11y-portal"))
+    with app.app_context():
+        make_admin = admin_factory()
+        make_qr_code = qr_code_factory(user_factory())
+        known = known_objects(make_admin, make_qr_code)
+        make_admin(HELPDESK[0], HELPDESK[1], role="helpdesk")
+        secret = new_secret()
+        turn_on(make_admin(*TWO_STEP_ADMIN), secret, pyotp.TOTP(secret).now())
+        ssp_qr = make_qr_code("ssp", lang="de-CH").public_id
+        revoked = make_qr_code("ssp", network="mobile")
+        revoke_qr_code(revoked, revoked_by=None)
+        urls = {rule.endpoint: url_for_rule(app, rule, known)
+                for rule in app.url_map.iter_rules()
+                if is_admin_rule(rule) and "GET" in rule.methods}
+    with serving(app) as url:
+        from tests.browser.conftest import WIZARD_ADMIN
+        yield AuditServer(url, *WIZARD_ADMIN, known, urls, ssp_qr, revoked.public_id)
+
+
+def severe_violations(page) -> list[str]:
+    """axe-core's serious and critical violations of the page as it is now, one line each."""
+    results = Axe().run(page).response
+    return [f"{v['id']} ({v['impact']}): {v['help']} at "
+            + "; ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+            for v in results["violations"] if v["impact"] in SEVERE]
+
+
+def audit(page, url: str, problems: list[str], *, status=None) -> None:
+    """Open url and audit it at each width; what axe finds goes into problems."""
+    response = page.goto(url)
+    if status is not None:
+        assert response.status == status, (url, response.status)
+    assert response.status < 500, (url, response.status)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        problems += [f"{url} at {width} px: {line}" for line in severe_violations(page)]
+    page.set_viewport_size({"width": WIDTHS[0], "height": 800})
+
+
+def test_not_pages_are_real_endpoints(server):
+    assert set(NOT_PAGES) | ANONYMOUS_PAGES <= set(server.urls), \
+        (set(NOT_PAGES) | ANONYMOUS_PAGES) - set(server.urls)
+
+
+def test_every_console_page_passes_axe_as_administrator(browser, server):
+    context, page = signed_in_context(browser, server)
+    problems = []
+    for endpoint, url in sorted(server.urls.items()):
+        if endpoint not in NOT_PAGES and endpoint not in ANONYMOUS_PAGES:
+            audit(page, url, problems)
+    audit(page, "/admin/qr-codes/NoSuchQrCode", problems, status=404)
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_helpdesk_console_and_its_refusal_pass_axe(browser, server):
+    helpdesk = AuditServer(server.url, *HELPDESK, *list(vars(server).values())[3:])
+    context, page = signed_in_context(browser, helpdesk)
+    problems = []
+    audit(page, server.urls["admin.pending"], problems)
+    audit(page, server.urls["admin.companion_settings"], problems, status=403)
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_sign_in_pages_pass_axe(browser, server):
+    context = browser.new_context(base_url=server.url)
+    page = context.new_page()
+    problems = []
+    audit(page, server.urls["admin.login"], problems)
+    page.get_by_label("User name").fill("nobody")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".error, .flash-error, [role=alert]").first).to_be_visible()
+    problems += [f"refused sign-in: {line}" for line in severe_violations(page)]
+    page.goto(server.urls["admin.login"])
+    sign_in(page, *TWO_STEP_ADMIN)
+    expect(page).to_have_url(f"{server.url}{server.urls['admin.sign_in_code']}")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        problems += [f"code page at {width} px: {line}" for line in severe_violations(page)]
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_every_self_service_portal_page_passes_axe(browser, server):
+    context = browser.new_context(base_url=server.url)
+    page = context.new_page()
+    problems = []
+    audit(page, f"/ssp/?qr_id={server.ssp_qr}", problems)
+    page.get_by_label("User name").fill(END_USER[0])
+    page.get_by_label("Password").fill("wrong password")
+    page.locator("form button[type=submit]").first.click()
+    expect(page.locator(".error, [role=alert]").first).to_be_visible()
+    problems += [f"refused sign-in: {line}" for line in severe_violations(page)]
+    page.get_by_label("User name").fill(END_USER[0])
+    page.get_by_label("Password").fill(END_USER[1])
+    page.locator("form button[type=submit]").first.click()
+    expect(page).to_have_url(f"{server.url}/ssp/start?qr_id={server.ssp_qr}")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        problems += [f"start at {width} px: {line}" for line in severe_violations(page)]
+    page.locator("form button[type=submit]").first.click()
+    expect(page.locator("a[href*='ticket'], a[href^='http']").first).to_be_attached()
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        problems += [f"enroll link at {width} px: {line}" for line in severe_violations(page)]
+    audit(page, "/ssp/?qr_id=NoSuchQrCode", problems, status=404)
+    audit(page, f"/ssp/?qr_id={server.revoked_qr}", problems, status=403)
+    audit(page, f"/ssp/azure/callback?qr_id={server.ssp_qr}", problems, status=400)
+    context.close()
+    assert not problems, "\n".join(problems)
