@@ -161,3 +161,28 @@ def _ssp_sign_in(page, username, password):
     page.locator("#username").fill(username)
     page.locator("#password").fill(password)
     page.locator("#ssp-sign-in button[type=submit]").click()
+
+
+FORM_PAGES = ("/admin/settings/", "/admin/account/", "/admin/people/", "/admin/devices/pending/new")
+
+
+def test_every_hint_is_read_with_its_field(browser, server):
+    """On the wizard and every settings, account and people page: a field's hint is part of its
+    control's accessible description (as Chromium computes it), so a screen reader reads it."""
+    context, page = signed_in_context(browser, server)
+    checked, problems = 0, []
+    for url in sorted(u for u in server.urls.values() if u.startswith(FORM_PAGES)):
+        page.goto(url)
+        for control_id, hint in page.evaluate("""() => [...document.querySelectorAll('.field')]
+            .filter(f => f.querySelector(':scope > .hint:not(.htmx-indicator)'))
+            .flatMap(f => [...f.querySelectorAll('input:not([type=hidden]), select, textarea')]
+              .map(c => [c.id, f.querySelector(':scope > .hint:not(.htmx-indicator)').textContent.trim()]))"""):
+            checked += 1
+            description = page.locator(f"[id='{control_id}']").evaluate(
+                "c => (c.getAttribute('aria-describedby') || '').split(' ')"
+                ".map(id => document.getElementById(id)?.textContent.trim() || '').join(' ')")
+            if hint not in description:
+                problems.append(f"{url} #{control_id}: hint not in its description")
+    context.close()
+    assert checked > 20  # the walk found the hints at all
+    assert not problems, "\n".join(problems)
