@@ -2,6 +2,7 @@
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
+from flask_babel import force_locale
 
 from portal.accounts.decorators import (admin_required, administrator_required,
                                         is_administrator, may_open)
@@ -14,6 +15,7 @@ from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
 from portal.enrollment.models import PendingEnrollment, QrCode, is_public_id
+from portal.i18n import page_language
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
@@ -192,7 +194,10 @@ def print_qr_code(public_id):
     qr = _load(public_id)
     if qr.is_revoked:
         return _gone(qr)
-    return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr))
+    # The sheet goes to the device's user: in the QR's language, whatever the admin's browser.
+    with force_locale(page_language(qr.lang)):
+        return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr),
+                               lang=page_language(qr.lang))
 
 
 @bp.post("/qr-codes/<public_id>/otp")

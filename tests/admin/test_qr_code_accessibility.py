@@ -29,3 +29,44 @@ def test_a_self_service_qr_on_mobile_data_is_described_too(admin_client, make_qr
     alt = _image_alt(html_of(admin_client.get(f"/admin/qr-codes/{qr.public_id}")), "qr-image")
 
     assert alt == "QR code: Self Service Portal, mobile data, Italian (it)"
+
+
+@pytest.mark.parametrize("lang,html_lang,heading,step", [
+    ("de-CH", "de", "Richten Sie Ihr Firmengerät ein", "Scannen Sie diesen QR-Code."),
+    ("it", "it", "Configura il tuo dispositivo aziendale", "Scansiona questo codice QR."),
+    ("en", "en", "Set up your company device", "Scan this QR code."),
+    # A custom localization without translations: English, and the page says so in its lang.
+    ("fr-CA", "en", "Set up your company device", "Scan this QR code."),
+])
+def test_the_printable_sheet_is_in_the_qrs_language(admin_client, make_qr_code, lang, html_lang,
+                                                    heading, step):
+    from portal.settings.localizations import add_localization
+    if lang == "fr-CA":
+        add_localization("fr-CA", "Français (Canada)", actor="test")
+    qr = make_qr_code("auto", lang=lang)
+
+    html = html_of(admin_client.get(f"/admin/qr-codes/{qr.public_id}/print"))
+
+    assert f'<html lang="{html_lang}">' in html
+    assert f"<h1>{heading}</h1>" in html
+    assert step in html
+
+
+def test_an_admin_browsing_in_german_still_gets_an_italian_sheet(admin_client, make_qr_code):
+    qr = make_qr_code("ssp", lang="it")
+
+    html = html_of(admin_client.get(f"/admin/qr-codes/{qr.public_id}/print",
+                                    headers={"Accept-Language": "de-CH,de"}))
+
+    assert "Configura il tuo dispositivo aziendale" in html
+
+
+def test_the_sheets_translated_sentences_escape_the_users_name(admin_client, make_qr_code,
+                                                               make_user):
+    user = make_user(username="eve", display_name="<b>Eve</b>")
+    qr = make_qr_code("auto", user=user, lang="de-CH")
+
+    html = html_of(admin_client.get(f"/admin/qr-codes/{qr.public_id}/print"))
+
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in html and "<b>Eve</b>" not in html
+    assert "<strong>Folgen Sie der Companion-App</strong>" in html  # the catalog's own markup
