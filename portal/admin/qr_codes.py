@@ -15,7 +15,7 @@ from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
 from portal.enrollment.models import PendingEnrollment, QrCode, is_public_id
-from portal.i18n import page_language
+from portal.i18n import fallback_language, page_language
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
@@ -52,10 +52,18 @@ def role_checks() -> dict:
 
 def _form() -> QrCodeForm:
     form = QrCodeForm()
-    form.lang.choices = [(loc.tag, f"{loc.name} ({loc.tag})")
+    form.lang.choices = [_localization_choice(loc.tag, loc.name)
                          for loc in localizations.all_localizations()]
     form.has_directory = sign_in_settings.current().ldap is not None
     return form
+
+
+def _localization_choice(tag: str, name: str) -> tuple:
+    """A localization without translations says, in its option, where it falls back to."""
+    fallback = fallback_language(tag)
+    if fallback is None:
+        return tag, f"{name} ({tag})"
+    return tag, f"{name} ({tag}) · pages and mail in {fallback}", {"data-fallback": fallback}
 
 
 def _wizard_context(form: QrCodeForm, **extra) -> dict:

@@ -70,3 +70,25 @@ def test_the_sheets_translated_sentences_escape_the_users_name(admin_client, mak
 
     assert "&lt;b&gt;Eve&lt;/b&gt;" in html and "<b>Eve</b>" not in html
     assert "<strong>Folgen Sie der Companion-App</strong>" in html  # the catalog's own markup
+
+
+def test_the_wizard_says_where_a_localization_without_translations_falls_back(admin_client,
+                                                                             make_qr_code):
+    from portal.settings.localizations import add_localization
+    make_qr_code("ssp")  # the Companion and licenses, as for any wizard
+    add_localization("fr-CA", "Français (Canada)", actor="test")
+    add_localization("de-AT", "Deutsch (Österreich)", actor="test")
+
+    html = html_of(admin_client.get("/admin/devices/pending/new"))
+
+    options = dict(re.findall(r'<option ([^>]*value="[^"]+"[^>]*)>([^<]*)</option>',
+                              re.search(r'<select[^>]*id="lang".*?</select>', html, re.S)
+                              .group(0)))
+    by_tag = {re.search(r'value="([^"]+)"', attrs).group(1): (attrs, label)
+              for attrs, label in options.items()}
+    assert 'data-fallback="English"' in by_tag["fr-CA"][0]
+    assert by_tag["fr-CA"][1] == "Français (Canada) (fr-CA) · pages and mail in English"
+    for translated in ("en", "de-CH", "it", "de-AT"):  # de-AT has the German pages
+        assert "data-fallback" not in by_tag[translated][0], translated
+    note = re.search(r'<p [^>]*id="lang-fallback-note"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "no translation" in note and "in English" in note

@@ -186,3 +186,18 @@ def test_every_hint_is_read_with_its_field(browser, server):
     context.close()
     assert checked > 20  # the walk found the hints at all
     assert not problems, "\n".join(problems)
+
+
+def test_the_wizard_shows_the_fallback_note_only_for_an_untranslated_localization(
+        browser, server, artifacts):
+    context, page = signed_in_context(browser, server)
+    page.goto(server.urls["admin.new_qr_code"])
+    localization, note = page.get_by_label("Localization"), page.locator("#lang-fallback-note")
+    expect(note).to_be_hidden()
+    localization.select_option(label="Français (Canada) (fr-CA) · pages and mail in English")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("are in English")
+    page.locator("#step-localization").screenshot(path=artifacts / "wizard-fallback-note.png")
+    localization.select_option(value="de-CH")
+    expect(note).to_be_hidden()
+    context.close()
