@@ -15,7 +15,8 @@ from flask import g, has_request_context, request, session
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 SUPPORTED = ("en", "de", "it")
 DEFAULT = "en"
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "it": "Italiano"}
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "it": "Italiano"}  # each in itself
+ENGLISH_NAMES = {"en": "English", "de": "German", "it": "Italian"}  # for the console
 
 
 def supported_language(tag: str | None) -> str | None:
@@ -27,6 +28,18 @@ def supported_language(tag: str | None) -> str | None:
     except (ValueError, UnknownLocaleError):
         language = tag.replace("_", "-").split("-")[0].lower()
     return language if language in SUPPORTED else None
+
+
+def page_language(tag: str | None) -> str:
+    """The language of a localization's portal pages, mail and printable sheet: its own where
+    translated, else English ("de-CH" → "de", "fr-CA" → "en")."""
+    return supported_language(tag) or DEFAULT
+
+
+def fallback_language(tag: str | None) -> str | None:
+    """For a localization without translations of its own, the (English) name of the language
+    its pages and mail fall back to ("fr-CA" → "English"); None where it has them."""
+    return None if supported_language(tag) else ENGLISH_NAMES[DEFAULT]
 
 
 def use_language(tag: str | None) -> None:

@@ -147,8 +147,8 @@ def post_form(client, url: str, *, page: str | None = None, headers: dict | None
     return client.post(url, data={"csrf_token": token, **data}, headers=headers)
 
 
-@pytest.fixture
-def make_admin(db):
+def admin_factory():
+    """make_admin without the `db` fixture: for a live server's committed database too."""
     from portal.accounts.admins import create_admin
 
     def make(username=None, password=ADMIN_PASSWORD, email=None, mail_recipient=False,
@@ -159,8 +159,7 @@ def make_admin(db):
     return make
 
 
-@pytest.fixture
-def make_user(db):
+def user_factory():
     from portal.accounts.users import add_local_user
 
     def make(username=None, password="user-password-1", email=None, display_name=None):
@@ -168,6 +167,16 @@ def make_user(db):
         return add_local_user(username, email or f"{username}@example.com", password,
                               display_name=display_name)
     return make
+
+
+@pytest.fixture
+def make_admin(db):
+    return admin_factory()
+
+
+@pytest.fixture
+def make_user(db):
+    return user_factory()
 
 
 def sign_in(client, username, password=ADMIN_PASSWORD, next_url=None):
@@ -202,6 +211,11 @@ def admin_htmx_client(app, db, make_admin):
 @pytest.fixture
 def make_qr_code(db, make_user):
     """Create a QR code through the domain function, with a Companion and licenses in place."""
+    return qr_code_factory(make_user)
+
+
+def qr_code_factory(make_user):
+    """make_qr_code without the `db` fixture: for a live server's committed database too."""
     from portal.licensing.seats import figures, set_total
     from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
     from portal.settings.companion import seed_example_companion

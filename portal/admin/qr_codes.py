@@ -3,6 +3,7 @@ import sqlalchemy as sa
 from flask import (Response, abort, current_app, flash, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
+from flask_babel import force_locale
 
 from portal.accounts.decorators import (admin_required, administrator_required,
                                         is_administrator, may_open)
@@ -16,6 +17,7 @@ from portal.android import qr as qr_images
 from portal.database import db
 from portal.directory.ldap import DirectoryError, DirectoryUnavailable, InvalidCredentials
 from portal.enrollment.models import PendingEnrollment, QrCode, is_public_id
+from portal.i18n import fallback_language, page_language
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments)
 from portal.enrollment.pending import revoke_qr_code as revoke
@@ -53,10 +55,18 @@ def role_checks() -> dict:
 
 def _form() -> QrCodeForm:
     form = QrCodeForm()
-    form.lang.choices = [(loc.tag, f"{loc.name} ({loc.tag})")
+    form.lang.choices = [_localization_choice(loc.tag, loc.name)
                          for loc in localizations.all_localizations()]
     form.has_directory = sign_in_settings.current().ldap is not None
     return form
+
+
+def _localization_choice(tag: str, name: str) -> tuple:
+    """A localization without translations says, in its option, where it falls back to."""
+    fallback = fallback_language(tag)
+    if fallback is None:
+        return tag, f"{name} ({tag})"
+    return tag, f"{name} ({tag}) · pages and mail in {fallback}", {"data-fallback": fallback}
 
 
 def _wizard_context(form: QrCodeForm, **extra) -> dict:
@@ -196,7 +206,10 @@ def print_qr_code(public_id):
     qr = _load(public_id)
     if qr.is_revoked:
         return _gone(qr)
-    return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr))
+    # The sheet goes to the device's user: in the QR's language, whatever the admin's browser.
+    with force_locale(page_language(qr.lang)):
+        return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr),
+                               lang=page_language(qr.lang))
 
 
 @bp.post("/qr-codes/<public_id>/otp")

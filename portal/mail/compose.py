@@ -14,7 +14,7 @@ from flask_babel import Domain, force_locale
 
 from portal.android.qr import render_png
 from portal.enrollment.models import QrCode
-from portal.i18n import DEFAULT, supported_language
+from portal.i18n import page_language
 from portal.mail.models import OutboxMessage
 from portal.mail.server import envelope_address
 from portal.vocabulary import EnrollmentOption, NetworkType
@@ -29,7 +29,7 @@ class NotSendable(Exception):
 
 def mail_language(tag: str | None) -> str:
     """English, German or Italian for a localization tag; custom ones fall back to English."""
-    return supported_language(tag) or DEFAULT
+    return page_language(tag)
 
 
 def translate(text: str, lang: str, **variables) -> str:

@@ -212,7 +212,7 @@ def test_device_page_shows_what_the_device_told_us(admin_client, fleet):
 def test_device_page_shows_the_failure_reason_and_timeline(admin_client, fleet):
     html = page_of(admin_client, fleet["failed"]).get_data(as_text=True)
     assert 'id="failure-reason">Wi-Fi not reachable' in html
-    timeline = re.search(r'<table id="device-timeline">(.*?)</table>', html, re.S).group(1)
+    timeline = re.search(r'<table id="device-timeline"[^>]*>(.*?)</table>', html, re.S).group(1)
     assert timeline.index("Redeemed the QR code") < timeline.index("Provisioning failed")
     assert "badge-error" in timeline and "Reason: Wi-Fi not reachable" in timeline
 
@@ -231,7 +231,7 @@ def test_timeline_shows_refusals_and_retries_for_its_serial(db, admin_client, fl
                device=DeviceInfo("R58N333CCC", "Google", "Pixel 7", 36))
     enroll(qr, "R58N333CCC", model="Pixel 7", manufacturer="Google", api=36)  # a retry
     html = page_of(admin_client, fleet["provisioning"]).get_data(as_text=True)
-    timeline = re.search(r'<table id="device-timeline">(.*?)</table>', html, re.S).group(1)
+    timeline = re.search(r'<table id="device-timeline"[^>]*>(.*?)</table>', html, re.S).group(1)
     assert "Redemption refused" in timeline and "invalid_credentials" in timeline
     assert "Redeemed again (retry)" in timeline
     assert "R58N111AAA" not in timeline

@@ -283,9 +283,10 @@ def test_dense_codes_get_a_warning(wizard, saved, db):
 
 def test_print_sheet_has_the_instructions_the_expiry_and_the_localization(wizard, saved):
     html = wizard.get(f"/admin/qr-codes/{saved.public_id}/print").get_data(as_text=True)
-    assert "six times" in html and "Scan this QR code" in html and "Companion" in html
+    # In the QR's language, de-CH: German (tests/admin/test_qr_code_accessibility.py).
+    assert "sechsmal" in html and "Scannen Sie diesen QR-Code" in html and "Companion" in html
     assert saved.otp_expires_at.strftime("%Y-%m-%d") in html
-    assert 'lang="de-CH"' in html and "print.css" in html
+    assert 'lang="de"' in html and "<dd>de-CH</dd>" in html and "print.css" in html
     assert f"/admin/qr-codes/{saved.public_id}/qr-code.svg" in html
 
 

@@ -237,8 +237,10 @@ def test_automatic_path_by_visible_names_shows_the_otp_that_the_qr_carries(
         page.get_by_role("link", name="Printable sheet").click()
     sheet = sheet_info.value
     sheet.set_viewport_size({"width": 1280, "height": 800})
-    expect(sheet.get_by_role("heading", name="Set up your company device")).to_be_visible()
-    expect(sheet.get_by_text("Tap the same spot on the welcome screen six times")).to_be_visible()
+    # The sheet is in the QR's language, Italian.
+    expect(sheet.get_by_role("heading", name="Configura il tuo dispositivo aziendale")) \
+        .to_be_visible()
+    expect(sheet.get_by_text("Tocca sei volte di seguito lo stesso punto")).to_be_visible()
     sheet.wait_for_function("() => { const img = document.querySelector('img.sheet-qr');"
                             " return img.complete && img.naturalWidth > 0; }")
     sheet.screenshot(path=artifacts / "print-sheet-1280.png", full_page=True)

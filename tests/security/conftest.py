@@ -59,9 +59,14 @@ def changed_tables(before: dict, after: dict) -> list[str]:
 
 @pytest.fixture
 def known(db, make_admin, make_qr_code):
+    return known_objects(make_admin, make_qr_code)
+
+
+def known_objects(make_admin, make_qr_code) -> dict:
     """Real objects for the URL map's arguments, so a missing guard would really act on one:
     an Automatic Provisioning QR with its pending enrollment and outbox mail, a custom
-    localization, a Zero-Touch entry."""
+    localization, a Zero-Touch entry. (Also the accessibility walk's, on a live server.)"""
+    from portal.database import db
     from portal.enrollment.models import PendingEnrollment, ZeroTouchEntry
     from portal.enrollment.zero_touch import import_identifiers
     from portal.mail.models import OutboxMessage
