@@ -96,6 +96,8 @@ class Config:
     COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
     COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None
     COMPANION_SIGNATURE_CHECKSUM = os.environ.get("COMPANION_SIGNATURE_CHECKSUM") or None
+    # A CA file to trust when Admin → Companion fetches the APK, when not in the system's store.
+    COMPANION_CA_FILE = os.environ.get("COMPANION_CA_FILE") or None
     # Devices → Devices: a device still provisioning after this long is "stuck".
     DEVICE_STUCK_AFTER_MINUTES = _int("DEVICE_STUCK_AFTER_MINUTES", 120)
 
