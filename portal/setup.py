@@ -122,7 +122,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import bp as api_bp
     from portal.extensions import csrf
     from portal.selfservice import bp as ssp_bp
-    from portal.web import attempts, converters, errors, headers
+    from portal.web import attempts, converters, errors, headers, uploads
     from portal.web.companion_apk import bp as companion_apk_bp
     from portal.web.health import bp as health_bp
 
@@ -139,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     errors.register(app)
     headers.register(app)
     attempts.register(app)
+    uploads.register(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -2,16 +2,15 @@
 values can be read from the APK (uploaded, or fetched from the download URL)."""
 from flask import request
 from flask_login import current_user
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.settings_forms import CompanionForm
-from portal.extensions import csrf
 from portal.settings import companion
 from portal.settings.companion import CompanionError
 from portal.web.forms import show_errors
 from portal.web.htmx import render, saved, wants_fragment
+from portal.web.uploads import allows_upload
 
 T = "admin/settings/"
 
@@ -59,19 +58,12 @@ def _read(form, action: str):
     return apk
 
 
-# Exempt from the global CSRF check, which reads the body under the console's 2 MiB limit
-# before any view runs; this view raises the limit for the APK and then checks the token itself.
+# The APK and the other fields; a file just over APK_MAX_BYTES still gets its message from
+# the reader, a larger body the one of apk_too_large() (admin.zero_touch.request_too_large).
 @bp.route("/settings/companion", methods=["GET", "POST"])
-@csrf.exempt
+@allows_upload(lambda: companion.APK_MAX_BYTES + 1024 * 1024)
 @administrator_required
 def companion_settings():
-    if request.method == "POST":
-        # The APK and the other fields; a file just over the limit still gets its message.
-        request.max_content_length = companion.APK_MAX_BYTES + 1024 * 1024
-        try:
-            csrf.protect()
-        except RequestEntityTooLarge:
-            return _too_large()
     form = _form()
     action = request.form.get("action", "save")
     has_file = bool(request.files.get(form.apk.name) and request.files[form.apk.name].filename)
@@ -106,8 +98,9 @@ def companion_settings():
     return render(T + "companion.html", T + "_companion_form.html", **_context(form)), status
 
 
-def _too_large():
-    # The body was not read, so the form shows the saved values and the message.
+def apk_too_large():
+    """The answer to a body over the limit: the body was not read, so the form shows the saved
+    values and the message beside the file."""
     form = _form(formdata=None)
     show_errors(form, {"apk": companion.apk_too_large_message()})
     # 422 rather than 413 so that htmx swaps the message in (see base.html's htmx-config).
