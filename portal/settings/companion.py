@@ -236,14 +236,14 @@ def portal_apk_url(apk: StoredApk) -> str | None:
     return f"{base}/companion/{apk.facts.version_code}.apk"
 
 
-def _prune_apks(keep: str | None) -> None:
-    """Remove APKs read but never saved once an hour old; the saved one stays."""
+def _prune_apks(keep: set[str | None]) -> None:
+    """Remove APKs read an hour ago or more and neither saved nor served."""
     folder = apk_folder()
     if not folder.is_dir():
         return
     cutoff = time.time() - _KEEP_UNSAVED_APKS
     for path in folder.iterdir():
-        if path.stem != keep and path.suffix in (".apk", ".json") \
+        if path.stem not in keep and path.suffix in (".apk", ".json") \
                 and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
 
@@ -284,14 +284,36 @@ def validate_companion_settings(config: CompanionConfig, scheme: str,
 def _served_version_error(config: CompanionConfig, apk: StoredApk) -> str | None:
     """The portal's URL names the version code and may be cached for a year: another file under
     a version code already served there would reach some devices and not others."""
-    row = db.session.get(CompanionSettings, 1)
     url = portal_apk_url(apk)
-    if row is None or row.apk_sha256 in (None, apk.sha256) or url != config.download_url \
-            or row.apk_version_code != apk.facts.version_code:
+    served = served_apk(apk.facts.version_code) if url == config.download_url else None
+    if served is None or served[0].sha256 == apk.sha256:
         return None
     return (f"The portal already serves another APK with version code "
             f"{apk.facts.version_code} at {url}, and devices and caches may keep that file; "
             "raise the APK's versionCode, or use another download URL.")
+
+
+def served_apk(version_code: int) -> tuple[StoredApk, Path] | None:
+    """The APK the portal serves at /companion/<version_code>.apk: one saved with that address.
+    It stays served after newer ones, for the QR codes created while it was the Companion."""
+    try:
+        sha256 = (apk_folder() / "served" / str(version_code)).read_text().strip()
+    except OSError:
+        return None
+    apk = stored_apk(sha256)
+    path = apk_folder() / f"{sha256}.apk"
+    return (apk, path) if apk is not None and path.is_file() else None
+
+
+def _publish(apk: StoredApk) -> None:
+    served = apk_folder() / "served"
+    served.mkdir(exist_ok=True)
+    (served / str(apk.facts.version_code)).write_text(apk.sha256)
+
+
+def _served_sha256s() -> set[str]:
+    served = apk_folder() / "served"
+    return {path.read_text().strip() for path in served.iterdir()} if served.is_dir() else set()
 
 
 def save_companion(component_name: str, download_url: str, signature_checksum: str,
@@ -324,7 +346,9 @@ def save_companion(component_name: str, download_url: str, signature_checksum: s
                **{name: value for name, value in values.items()
                   if value is not None or not name.startswith("apk_")})
     row = save_singleton(CompanionSettings, fill)
-    _prune_apks(keep=values["apk_sha256"])
+    if apk is not None and portal_apk_url(apk) == download_url:
+        _publish(apk)
+    _prune_apks(keep={values["apk_sha256"], *_served_sha256s()})
     return row
 
 

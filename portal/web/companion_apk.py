@@ -1,5 +1,5 @@
-"""GET /companion/<version code>.apk: the Companion APK saved under Admin → Companion, so the
-QR's download URL can point at the portal itself (PORTAL_PUBLIC_URL/companion/<code>.apk)."""
+"""GET /companion/<version code>.apk: a Companion APK saved under Admin → Companion with the
+portal's own address as its download URL (PORTAL_PUBLIC_URL/companion/<code>.apk)."""
 from flask import Blueprint, abort, send_file
 
 from portal.settings import companion
@@ -13,10 +13,10 @@ ONE_YEAR = 365 * 24 * 3600
 
 @bp.get("/companion/<int:version_code>.apk")
 def companion_apk(version_code: int):
-    saved = companion.saved_apk()
-    if saved is None or saved[0].facts.version_code != version_code:
+    served = companion.served_apk(version_code)
+    if served is None:
         abort(404)
-    apk, path = saved
+    apk, path = served
     # conditional=True answers If-None-Match / If-Modified-Since with 304 and Range with 206.
     return send_file(path, mimetype=APK_MIMETYPE, conditional=True, etag=apk.sha256,
                      max_age=ONE_YEAR, download_name=f"{version_code}.apk")

@@ -245,3 +245,28 @@ def test_the_portal_serves_the_saved_apk_with_etag_range_and_a_long_cache(
                                   "/companion/99999999999999999999999.apk", "/companion/42.apk"])
 def test_no_saved_apk_or_another_version_is_404(client, db, path):
     assert client.get(path).status_code == 404
+
+
+def test_an_older_served_version_stays_served_for_the_qr_codes_made_with_it(
+        admin_client, client, db, apks, tmp_path):
+    _save_served(admin_client, apks)
+    newer = build_apk(tmp_path, "newer", key=apks.key_a, version_code=43, version_name="4.3.0")
+    html = _html(_post(admin_client, _fields(action="read"), file=newer))
+    sha256 = _value(html, "apk_sha256")
+    response = _post(admin_client, _fields(
+        action="save", apk_sha256=sha256, component_name=COMPONENT,
+        signature_checksum=apks.key_a.checksum,
+        download_url="https://portal.test/companion/43.apk"))
+    assert response.status_code == 303
+
+    assert client.get("/companion/43.apk").get_data() == newer.read_bytes()
+    assert client.get("/companion/42.apk").get_data() == apks.v2v3.read_bytes()
+
+
+def test_an_apk_saved_with_another_download_url_is_not_served(admin_client, client, db, apks):
+    html = _html(_post(admin_client, _fields(action="read"), file=apks.v2v3))
+    response = _post(admin_client, _fields(action="save", apk_sha256=_value(html, "apk_sha256"),
+                                           component_name=COMPONENT,
+                                           signature_checksum=apks.key_a.checksum))
+    assert response.status_code == 303
+    assert client.get("/companion/42.apk").status_code == 404
