@@ -35,6 +35,7 @@ RESERVED_SCHEMES = frozenset({
 _MAX_LENGTHS = {"component_name": 255, "download_url": 2048}
 APK_MAX_BYTES = 100 * 1024 * 1024
 APK_FETCH_TIMEOUT = 30          # seconds to connect, and between two reads of the download
+APK_FETCH_DEADLINE = 120        # seconds for the whole download
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEEP_UNSAVED_APKS = 3600       # seconds an APK read but not (yet) saved stays on disk
 
@@ -175,10 +176,15 @@ def _bounded(response) -> bytes:
     if declared.isdigit() and int(declared) > APK_MAX_BYTES:
         raise CompanionError({"download_url": apk_too_large_message()})
     data = bytearray()
-    for chunk in response.iter_content(1024 * 1024):
+    deadline = time.monotonic() + APK_FETCH_DEADLINE
+    for chunk in response.iter_content(64 * 1024):
         data += chunk
         if len(data) > APK_MAX_BYTES:
             raise CompanionError({"download_url": apk_too_large_message()})
+        if time.monotonic() > deadline:
+            raise CompanionError({"download_url": f"The download took longer than "
+                                                  f"{APK_FETCH_DEADLINE} seconds; a phone's "
+                                                  "download would likely fail too."})
     return bytes(data)
 
 

@@ -184,3 +184,10 @@ def test_another_apk_under_a_version_code_the_portal_serves_is_refused(db, apks,
         _save(same_code, download_url=portal_url)
     assert "version code 42" in error.value.errors["apk"]
     _save(same_code)  # elsewhere it may keep its version code
+
+
+def test_fetch_gives_up_after_its_deadline(db, trusted, monkeypatch):
+    monkeypatch.setattr(companion, "APK_FETCH_DEADLINE", -1)
+    with pytest.raises(CompanionError) as error:
+        fetch_apk(trusted.url("v2v3.apk"), actor="alice")
+    assert "took longer than" in error.value.errors["download_url"]
