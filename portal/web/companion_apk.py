@@ -9,9 +9,10 @@ APK_MIMETYPE = "application/vnd.android.package-archive"
 # The URL names the version, and Save refuses a different APK under a version code already
 # served there, so a download may be cached for long.
 ONE_YEAR = 365 * 24 * 3600
+MAX_VERSION_CODE = 2**31 - 1  # android:versionCode is a Java int
 
 
-@bp.get("/companion/<int:version_code>.apk")
+@bp.get(f"/companion/<int(min=1, max={MAX_VERSION_CODE}):version_code>.apk")
 def companion_apk(version_code: int):
     served = companion.served_apk(version_code)
     if served is None:

@@ -241,7 +241,8 @@ def test_the_portal_serves_the_saved_apk_with_etag_range_and_a_long_cache(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == events
 
 
-@pytest.mark.parametrize("path", ["/companion/41.apk", "/companion/x.apk",
+@pytest.mark.parametrize("path", ["/companion/41.apk", "/companion/x.apk", "/companion/0.apk",
+                                  "/companion/-1.apk", "/companion/2147483648.apk",
                                   "/companion/99999999999999999999999.apk", "/companion/42.apk"])
 def test_no_saved_apk_or_another_version_is_404(client, db, path):
     assert client.get(path).status_code == 404
