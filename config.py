@@ -96,9 +96,10 @@ class Config:
     COMPANION_COMPONENT_NAME = os.environ.get("COMPANION_COMPONENT_NAME") or None
     COMPANION_DOWNLOAD_URL = os.environ.get("COMPANION_DOWNLOAD_URL") or None
     COMPANION_SIGNATURE_CHECKSUM = os.environ.get("COMPANION_SIGNATURE_CHECKSUM") or None
-    # Preflight's https checks trust the system's CAs and, when set, this file too. Phones
-    # trust only public CAs during setup: meant for tests and for a staging CA.
-    PREFLIGHT_CA_FILE = os.environ.get("PREFLIGHT_CA_FILE") or None
+    # A CA the portal trusts besides the system's when it fetches over https (Admin →
+    # Companion's Fetch, Preflight's checks): for tests and a staging CA. Phones trust only
+    # public CAs during setup, which Preflight says.
+    TRUSTED_CA_FILE = os.environ.get("TRUSTED_CA_FILE") or None
     # Devices → Devices: a device still provisioning after this long is "stuck".
     DEVICE_STUCK_AFTER_MINUTES = _int("DEVICE_STUCK_AFTER_MINUTES", 120)
 

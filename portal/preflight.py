@@ -100,7 +100,7 @@ def gather() -> Inputs:
         db.session.scalar(sa.select(sa.func.max(ZeroTouchEntry.created_at))),
         db.session.scalar(sa.select(sa.func.max(AuditEvent.occurred_at))
                           .where(AuditEvent.action == "zero_touch.import")))), default=None)
-    return Inputs(public_url=cfg["PORTAL_PUBLIC_URL"], ca_file=cfg.get("PREFLIGHT_CA_FILE"),
+    return Inputs(public_url=cfg["PORTAL_PUBLIC_URL"], ca_file=cfg.get("TRUSTED_CA_FILE"),
                   companion=config, example_companion=companion.is_example(config),
                   mail=mail_server.current(), sign_in=sign_in.current(),
                   zero_touch_entries=db.session.scalar(
@@ -253,7 +253,7 @@ def _component(value: str) -> str:
     return f"{package}/{package}{receiver}" if receiver.startswith(".") else value.strip()
 
 
-# The fetching itself (https checks): the system's CAs, plus PREFLIGHT_CA_FILE when set
+# The fetching itself (https checks): the system's CAs, plus TRUSTED_CA_FILE when set
 
 @dataclass(frozen=True)
 class Answer:

@@ -122,7 +122,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import bp as api_bp
     from portal.extensions import csrf
     from portal.selfservice import bp as ssp_bp
-    from portal.web import attempts, converters, errors, headers
+    from portal.web import attempts, converters, errors, headers, uploads
+    from portal.web.companion_apk import bp as companion_apk_bp
     from portal.web.health import bp as health_bp
 
     converters.register(app)
@@ -130,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ssp_bp, url_prefix="/ssp")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(health_bp)
+    app.register_blueprint(companion_apk_bp)
     # The Companion authenticates with a bearer token or a one-time credential in the body,
     # never with a cookie, so there is no session for a cross-site request to ride on.
     csrf.exempt(api_bp)
@@ -137,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     errors.register(app)
     headers.register(app)
     attempts.register(app)
+    uploads.register(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """Forms of the settings pages: Self Service Portal (OTP), Companion, Localizations, Zero-Touch."""
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, IntegerField, SelectField, StringField, URLField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, URLField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, StopValidation
 
 from portal.android.payload import CompanionConfig
@@ -59,11 +59,18 @@ class CompanionForm(FlaskForm):
         "Enrollment link scheme", filters=[strip],
         validators=[DataRequired("Enter the enrollment link scheme, e.g. companion.")],
         render_kw={"spellcheck": "false", "autocomplete": "off"})
+    # Read with the "Read APK" button (or on Save); the file is then kept and named below.
+    apk = FileField("Companion APK", render_kw={
+        "accept": ".apk,application/vnd.android.package-archive"})
+    # The APK read earlier (the SHA-256 of the file), so Save checks the values against it.
+    apk_sha256 = HiddenField(filters=[strip])
 
     def validate(self, extra_validators=None) -> bool:
-        """Also apply Android's rules, so every problem shows at once, next to its field."""
+        """Also apply Android's rules and the APK's values, so every problem shows at once,
+        next to its field."""
         valid = super().validate(extra_validators)
-        errors = validate_companion_settings(self.config(), self.scheme())
+        errors = validate_companion_settings(self.config(), self.scheme(),
+                                             self.apk_sha256.data or None)
         show_errors(self, errors, first_only=True)
         return valid and not errors
 

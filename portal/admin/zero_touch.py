@@ -5,6 +5,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.accounts.decorators import administrator_required
 from portal.admin import bp
+from portal.admin.companion import apk_too_large
 from portal.admin.forms import EmptyForm
 from portal.admin.settings_forms import ZeroTouchSearchForm, ZeroTouchUploadForm
 from portal.database import db
@@ -68,6 +69,8 @@ def _import_messages(result) -> list[tuple[str, str]]:
 @bp.errorhandler(RequestEntityTooLarge)
 def request_too_large(error):
     # Raised while the CSRF check reads the body, before any view runs.
+    if request.endpoint == "admin.companion_settings":
+        return apk_too_large()
     if request.endpoint != "admin.upload_zero_touch":
         return render_template("errors/generic.html", error=error), 413
     limit = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)

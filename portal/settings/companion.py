@@ -1,8 +1,17 @@
-"""The Companion settings: the database row wins once saved, the environment seeds it."""
+"""The Companion settings: the database row wins once saved, the environment seeds it; an APK
+uploaded or fetched here fills them and is kept (instance/companion/) to check and serve."""
+import hashlib
+import json
 import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import requests
 from flask import current_app
 
+from portal.android.apk import ApkError, ApkFacts, read_apk
 from portal.android.payload import CompanionConfig, validate_companion
 from portal.audit.log import record
 from portal.database import db, save_singleton
@@ -24,10 +33,23 @@ RESERVED_SCHEMES = frozenset({
     "filesystem", "view-source", "ftp", "ws", "wss", "mailto", "tel", "sms", "smsto", "mms",
     "geo", "market", "content", "android-app", "chrome", "chrome-extension", "jar", "urn"})
 _MAX_LENGTHS = {"component_name": 255, "download_url": 2048}
+APK_MAX_BYTES = 100 * 1024 * 1024
+APK_FETCH_TIMEOUT = 30          # seconds to connect, and between two reads of the download
+APK_FETCH_DEADLINE = 120        # seconds for the whole download
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_KEEP_UNSAVED_APKS = 3600       # seconds an APK read but not (yet) saved stays on disk
 
 
 class CompanionError(SettingsError):
-    """The Companion settings cannot be saved."""
+    """The Companion settings cannot be saved, or an APK cannot be read."""
+
+
+@dataclass(frozen=True)
+class StoredApk:
+    """An APK the portal read and kept, found again by the SHA-256 of the file."""
+    sha256: str
+    size: int
+    facts: ApkFacts
 
 
 def current() -> CompanionConfig | None:
@@ -62,6 +84,176 @@ def is_example(config: CompanionConfig | None) -> bool:
         or config.signature_checksum == EXAMPLE_CHECKSUM)
 
 
+def apk_folder() -> Path:
+    return Path(current_app.instance_path) / "companion"
+
+
+def stored_apk(sha256: str | None) -> StoredApk | None:
+    """The APK read earlier with this file SHA-256; None for no, a malformed or a pruned one."""
+    if not sha256 or not _SHA256.fullmatch(sha256):
+        return None
+    try:
+        kept = json.loads((apk_folder() / f"{sha256}.json").read_text())
+        facts = ApkFacts(**{**kept["facts"], "schemes": tuple(kept["facts"]["schemes"])})
+        return StoredApk(sha256, kept["size"], facts)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def saved_apk() -> tuple[StoredApk, Path] | None:
+    """The APK saved with the settings and its file, when there is one on disk."""
+    row = db.session.get(CompanionSettings, 1)
+    apk = stored_apk(row.apk_sha256) if row is not None else None
+    path = apk_folder() / f"{apk.sha256}.apk" if apk else None
+    return (apk, path) if path is not None and path.is_file() else None
+
+
+def read_uploaded_apk(data: bytes, *, actor: str, filename: str = "") -> StoredApk:
+    """Read an uploaded APK, keep it and record companion.apk_read; commits.
+
+    Raises CompanionError({"apk": message}) when it is too large or not a signed APK."""
+    return _read_and_keep(data, "apk", actor=actor, source=f"upload {filename}".strip())
+
+
+def fetch_apk(url: str, *, actor: str) -> StoredApk:
+    """Download the APK at url (https only, APK_MAX_BYTES at most), read and keep it; commits.
+
+    Raises CompanionError({"download_url": message}) when it cannot be fetched or read."""
+    if message := _fetch_url_error(url):
+        raise CompanionError({"download_url": message})
+    return _read_and_keep(_download(url), "download_url", actor=actor, source=url)
+
+
+def _fetch_url_error(url: str) -> str | None:
+    if not url:
+        return "Enter the https:// address of the APK as the download URL, then fetch."
+    try:
+        parts = urlsplit(url)
+        secure = parts.scheme == "https" and bool(parts.hostname)
+    except ValueError:
+        secure = False
+    if not secure:
+        return "The portal fetches the APK only over https://; enter an https:// address."
+    return None
+
+
+def _download(url: str) -> bytes:
+    try:
+        with _follow(url) as response:
+            if response.status_code != 200:
+                raise CompanionError({"download_url": f"The download URL answered HTTP "
+                                                      f"{response.status_code}, not the APK."})
+            return _bounded(response)
+    except requests.exceptions.SSLError:
+        message = ("The download URL's certificate is not trusted (or is not for this host "
+                   "name): Android will refuse it too.")
+    except requests.exceptions.Timeout:
+        message = f"The download URL did not answer within {APK_FETCH_TIMEOUT} seconds."
+    except requests.exceptions.RequestException as error:
+        message = f"The download URL cannot be reached ({type(error).__name__})."
+    raise CompanionError({"download_url": message})
+
+
+def _follow(url: str, hops: int = 5):
+    """GET url, following redirects only to https:// addresses (not one plain request)."""
+    verify = current_app.config.get("TRUSTED_CA_FILE") or True
+    for _ in range(hops):
+        response = requests.get(url, stream=True, timeout=APK_FETCH_TIMEOUT, verify=verify,
+                                allow_redirects=False,
+                                headers={"Accept": "application/vnd.android.package-archive"})
+        if not response.is_redirect:
+            return response
+        url = requests.compat.urljoin(url, response.headers["Location"])
+        response.close()
+        if _fetch_url_error(url):
+            raise CompanionError({"download_url": f"The download URL redirects to {url[:200]}, "
+                                                  "which is not https://; Android needs https."})
+    raise CompanionError({"download_url": "The download URL redirects too many times."})
+
+
+def _bounded(response) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > APK_MAX_BYTES:
+        raise CompanionError({"download_url": apk_too_large_message()})
+    data = bytearray()
+    deadline = time.monotonic() + APK_FETCH_DEADLINE
+    for chunk in response.iter_content(64 * 1024):
+        data += chunk
+        if len(data) > APK_MAX_BYTES:
+            raise CompanionError({"download_url": apk_too_large_message()})
+        if time.monotonic() > deadline:
+            raise CompanionError({"download_url": f"The download took longer than "
+                                                  f"{APK_FETCH_DEADLINE} seconds; a phone's "
+                                                  "download would likely fail too."})
+    return bytes(data)
+
+
+def apk_too_large_message() -> str:
+    """What an admin reads about an APK over APK_MAX_BYTES."""
+    return f"The file is larger than {APK_MAX_BYTES // (1024 * 1024)} MB."
+
+
+def _read_and_keep(data: bytes, field: str, *, actor: str, source: str) -> StoredApk:
+    if len(data) > APK_MAX_BYTES:
+        raise CompanionError({field: apk_too_large_message()})
+    try:
+        facts = read_apk(data)
+    except ApkError as error:
+        raise CompanionError({field: error.message}) from None
+    apk = StoredApk(hashlib.sha256(data).hexdigest(), len(data), facts)
+    folder = apk_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{apk.sha256}.apk").write_bytes(data)
+    (folder / f"{apk.sha256}.json").write_text(json.dumps({"size": apk.size,
+                                                           "facts": asdict(facts)}))
+    record("companion.apk_read", actor_type="admin", actor=actor, source=source[:300],
+           sha256=apk.sha256, size=apk.size, **asdict(facts))
+    db.session.commit()
+    return apk
+
+
+def apk_mismatches(config: CompanionConfig, apk: StoredApk) -> dict[str, str]:
+    """{field: message} where the typed values disagree with the APK (both values shown)."""
+    errors = {}
+    facts = apk.facts
+    typed = (config.signature_checksum or "").rstrip("=")
+    if typed and typed != facts.signature_checksum:
+        errors["signature_checksum"] = (
+            f"This checksum ({typed}) does not match the APK's signing certificate "
+            f"({facts.signature_checksum}); Android would refuse to install it. Use the APK's "
+            "value, or read the APK you mean.")
+    component = config.component_name or ""
+    if facts.component_name is None:
+        errors["component_name"] = (
+            f"The APK ({facts.package}) has no receiver guarded by "
+            "android.permission.BIND_DEVICE_ADMIN, so it cannot become the device owner.")
+    elif component and component != facts.component_name:
+        errors["component_name"] = (
+            f"This component ({component}) is not the APK's device admin receiver "
+            f"({facts.component_name}); use the APK's value, or read the APK you mean.")
+    return errors
+
+
+def portal_apk_url(apk: StoredApk) -> str | None:
+    """Where the portal serves this APK once saved: PORTAL_PUBLIC_URL/companion/<code>.apk."""
+    if apk.facts.version_code is None:
+        return None
+    base = current_app.config["PORTAL_PUBLIC_URL"].rstrip("/")
+    return f"{base}/companion/{apk.facts.version_code}.apk"
+
+
+def _prune_apks(keep: set[str | None]) -> None:
+    """Remove APKs read an hour ago or more and neither saved nor served."""
+    folder = apk_folder()
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - _KEEP_UNSAVED_APKS
+    for path in folder.iterdir():
+        if path.stem not in keep and path.suffix in (".apk", ".json") \
+                and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+
+
 def scheme_error(scheme: str) -> str | None:
     if not _SCHEME.fullmatch(scheme or ""):
         return ("Enrollment link scheme must be 2–32 characters: a lower-case letter, then "
@@ -73,39 +265,97 @@ def scheme_error(scheme: str) -> str | None:
     return None
 
 
-def validate_companion_settings(config: CompanionConfig, scheme: str) -> dict[str, str]:
-    """Return {field: message} for every problem; {} when save_companion will accept them."""
+def validate_companion_settings(config: CompanionConfig, scheme: str,
+                                apk_sha256: str | None = None) -> dict[str, str]:
+    """Return {field: message} for every problem; {} when save_companion will accept them.
+    With apk_sha256 (an APK read earlier), the component and checksum must be the APK's."""
     errors = validate_companion(config)
     for field, limit in _MAX_LENGTHS.items():
         if field not in errors and len(getattr(config, field) or "") > limit:
             errors[field] = f"This value must be at most {limit} characters."
     if message := scheme_error(scheme):
         errors["enrollment_link_scheme"] = message
+    if apk_sha256:
+        apk = stored_apk(apk_sha256)
+        if apk is None:
+            errors["apk"] = "The APK read earlier is no longer here; read or fetch it again."
+        else:
+            for field, message in apk_mismatches(config, apk).items():
+                errors.setdefault(field, message)
+            if message := _served_version_error(config, apk):
+                errors.setdefault("apk", message)
     return errors
+
+
+def _served_version_error(config: CompanionConfig, apk: StoredApk) -> str | None:
+    """The portal's URL names the version code and may be cached for a year: another file under
+    a version code already served there would reach some devices and not others."""
+    url = portal_apk_url(apk)
+    served = served_apk(apk.facts.version_code) if url == config.download_url else None
+    if served is None or served[0].sha256 == apk.sha256:
+        return None
+    return (f"The portal already serves another APK with version code "
+            f"{apk.facts.version_code} at {url}, and devices and caches may keep that file; "
+            "raise the APK's versionCode, or use another download URL.")
+
+
+def served_apk(version_code: int) -> tuple[StoredApk, Path] | None:
+    """The APK the portal serves at /companion/<version_code>.apk: one saved with that address.
+    It stays served after newer ones, for the QR codes created while it was the Companion."""
+    try:
+        sha256 = (apk_folder() / "served" / str(version_code)).read_text().strip()
+    except OSError:
+        return None
+    apk = stored_apk(sha256)
+    path = apk_folder() / f"{sha256}.apk"
+    return (apk, path) if apk is not None and path.is_file() else None
+
+
+def _publish(apk: StoredApk) -> None:
+    served = apk_folder() / "served"
+    served.mkdir(exist_ok=True)
+    (served / str(apk.facts.version_code)).write_text(apk.sha256)
+
+
+def _served_sha256s() -> set[str]:
+    served = apk_folder() / "served"
+    return {path.read_text().strip() for path in served.iterdir()} if served.is_dir() else set()
 
 
 def save_companion(component_name: str, download_url: str, signature_checksum: str,
                    leave_system_apps_enabled: bool, enrollment_link_scheme: str, *,
-                   actor: str) -> CompanionSettings:
+                   actor: str, apk_sha256: str | None = None) -> CompanionSettings:
     """Save the Companion settings (they then win over COMPANION_*) and commit.
 
+    With apk_sha256 the APK read earlier is saved with them (its version and file checksum are
+    recorded, the portal serves it); its component and checksum must be the ones typed.
     Raises CompanionError, with nothing written, when Android would refuse a value.
     QR codes created earlier keep the payload they were created with.
     """
     config = CompanionConfig(component_name, download_url, signature_checksum,
                              bool(leave_system_apps_enabled))
-    errors = validate_companion_settings(config, enrollment_link_scheme)
+    errors = validate_companion_settings(config, enrollment_link_scheme, apk_sha256)
     if errors:
         raise CompanionError(errors)
+    apk = stored_apk(apk_sha256)
     values = {"component_name": component_name, "download_url": download_url,
               "signature_checksum": signature_checksum,
               "leave_system_apps_enabled": bool(leave_system_apps_enabled),
-              "enrollment_link_scheme": enrollment_link_scheme}
+              "enrollment_link_scheme": enrollment_link_scheme,
+              "apk_sha256": apk.sha256 if apk else None,
+              "apk_version_code": apk.facts.version_code if apk else None,
+              "apk_version_name": (apk.facts.version_name or "")[:255] or None if apk else None}
     def fill(row):
         for name, value in values.items():
             setattr(row, name, value)
-        record("settings.companion", actor_type="admin", actor=actor, **values)
-    return save_singleton(CompanionSettings, fill)
+        record("settings.companion", actor_type="admin", actor=actor,
+               **{name: value for name, value in values.items()
+                  if value is not None or not name.startswith("apk_")})
+    row = save_singleton(CompanionSettings, fill)
+    if apk is not None and portal_apk_url(apk) == download_url:
+        _publish(apk)
+    _prune_apks(keep={values["apk_sha256"], *_served_sha256s()})
+    return row
 
 
 def seed_example_companion() -> bool:

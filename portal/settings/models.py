@@ -19,6 +19,11 @@ class CompanionSettings(db.Model):
     signature_checksum: so.Mapped[str] = so.mapped_column(sa.String(64))
     leave_system_apps_enabled: so.Mapped[bool] = so.mapped_column(default=True)
     enrollment_link_scheme: so.Mapped[str] = so.mapped_column(sa.String(32), default="companion")
+    # The APK saved with the settings (Admin → Companion read it), kept as
+    # instance/companion/<apk_sha256>.apk and served at /companion/<apk_version_code>.apk.
+    apk_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    apk_version_code: so.Mapped[int | None] = so.mapped_column(sa.Integer)
+    apk_version_name: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
                                                        onupdate=utcnow)
 

@@ -1,6 +1,6 @@
 """Preflight tests talk to real servers on this machine: the portal itself over https with a
 test CA (werkzeug), a file server for the Companion's APK (https or plain http), an SMTP server
-and slapd. PREFLIGHT_CA_FILE makes the test CA trusted; leaving it out is a phone that does
+and slapd. TRUSTED_CA_FILE makes the test CA trusted; leaving it out is a phone that does
 not know the CA."""
 import http.server
 import socket

@@ -13,7 +13,7 @@ PATH = "/companion/companion.apk"
 @pytest.fixture
 def serve(app, test_ca, https_files):
     """Put `apk` at the download URL the settings name, with these settings; run the check."""
-    app.config["PREFLIGHT_CA_FILE"] = test_ca[0]
+    app.config["TRUSTED_CA_FILE"] = test_ca[0]
 
     def check(apk: bytes, checksum: str, component: str = COMPONENT):
         https_files.routes[PATH] = (200, apk)

@@ -79,7 +79,7 @@ def test_public_url_must_be_https_on_a_host_phones_reach(app, db, url, status, w
 
 def test_public_url_answers_healthz_over_https_with_the_test_ca(app, db, test_ca):
     ca, crt, key = test_ca
-    app.config["PREFLIGHT_CA_FILE"] = ca
+    app.config["TRUSTED_CA_FILE"] = ca
     with portal_over_https(app, (crt, key)) as url:
         app.config["PORTAL_PUBLIC_URL"] = url
         check = run(preflight.check_public_url_answers)
@@ -98,7 +98,7 @@ def test_a_certificate_the_phone_does_not_trust_fails(app, db, test_ca):
 
 
 def test_a_public_url_that_is_not_the_portal_fails(app, db, test_ca, https_files):
-    app.config.update(PREFLIGHT_CA_FILE=test_ca[0], PORTAL_PUBLIC_URL=https_files.url)
+    app.config.update(TRUSTED_CA_FILE=test_ca[0], PORTAL_PUBLIC_URL=https_files.url)
     https_files.routes["/healthz"] = (200, b"<html>Welcome to nginx</html>")
     check = run(preflight.check_public_url_answers)
     assert check.status == Status.FAILURE and "not the portal's health check" in check.found
@@ -132,7 +132,7 @@ def test_download_over_plain_http_fails_without_downloading(app, db, http_files)
 
 
 def test_a_download_url_that_answers_404_fails(app, db, test_ca, https_files):
-    app.config["PREFLIGHT_CA_FILE"] = test_ca[0]
+    app.config["TRUSTED_CA_FILE"] = test_ca[0]
     companion(https_files.url + "/companion.apk")
     check = run(preflight.check_companion_apk)
     assert check.status == Status.FAILURE and "answered 404" in check.found
@@ -140,7 +140,7 @@ def test_a_download_url_that_answers_404_fails(app, db, test_ca, https_files):
 
 
 def test_a_download_redirected_to_plain_http_fails(app, db, test_ca, https_files, http_files):
-    app.config["PREFLIGHT_CA_FILE"] = test_ca[0]
+    app.config["TRUSTED_CA_FILE"] = test_ca[0]
     http_files.routes["/companion.apk"] = (200, b"PK\x03\x04")
     https_files.routes["/companion.apk"] = (302, (http_files.url + "/companion.apk").encode())
     companion(https_files.url + "/companion.apk")

@@ -35,7 +35,7 @@ def test_warnings_only_exit_0(app, db, preflight_cli, apks, tmp_path):
         pytest.skip("this machine has no address besides loopback")
     ca, crt, key = make_certs(tmp_path / "tls", hosts=(address,))
     apk = build_apk(tmp_path, "acme", key=apks.key_a, package="com.acme.companion")
-    app.config["PREFLIGHT_CA_FILE"] = ca
+    app.config["TRUSTED_CA_FILE"] = ca
     with portal_over_https(app, (crt, key), host=address) as url, \
             FileServer(address, tls=(crt, key)) as files:
         files.routes["/companion.apk"] = (200, apk.read_bytes())

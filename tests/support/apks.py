@@ -10,15 +10,23 @@ come from `cryptography`. Built once per test session (per xdist worker) into a 
     apksigner_checksums(path)      # what `apksigner verify --print-certs` prints, as checksums
     lineage_checksums(path)        # `apksigner lineage --print-certs`, oldest first
 
-Build more with build_apk(directory, name, key=..., ...).
+Build more with build_apk(directory, name, key=..., ...). A local https server for fetches:
+
+    with https_server(kit.directory) as server:     # a test CA's certificate for 127.0.0.1
+        server.url("v2v3.apk"), server.ca_file      # also /missing.apk (404), /to-http (302)
 """
 import base64
+import contextlib
 import datetime
 import functools
 import hashlib
+import http.server
+import os
 import re
+import ssl
 import subprocess
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +38,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
+
+from tests.support.certs import make_certs
 
 PACKAGE = "com.example.companion"
 RECEIVER = ".AdminReceiver"
@@ -104,13 +114,15 @@ def _signer_args(key: SigningKey) -> list[str]:
 
 
 def build_apk(directory: Path, name: str, *, key: SigningKey, schemes=("v2", "v3"),
-              rotate_to: SigningKey | None = None, **manifest_args) -> Path:
+              rotate_to: SigningKey | None = None, padding: int = 0, **manifest_args) -> Path:
     """A signed APK: `apksigner sign --min-sdk-version 24` with exactly these schemes; with
     rotate_to, a v3 lineage from key to rotate_to (`apksigner rotate`, then sign --lineage)."""
     unsigned, signed = directory / f"{name}-unsigned.apk", directory / f"{name}.apk"
     with zipfile.ZipFile(unsigned, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("AndroidManifest.xml", manifest(**manifest_args))
         archive.writestr("classes.dex", b"dex\n035\0" + bytes(104))
+        if padding:  # random bytes do not compress: the APK is at least this large
+            archive.writestr("assets/padding.bin", os.urandom(padding), zipfile.ZIP_STORED)
     command = ["apksigner", "sign", "--min-sdk-version", "24", *_signer_args(key)]
     if rotate_to is not None:
         lineage = directory / f"{name}.lineage"
@@ -180,3 +192,43 @@ def standard_apks() -> ApkKit:
 @pytest.fixture(scope="session")
 def apks() -> ApkKit:
     return standard_apks()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/to-http":
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/v2v3.apk")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@dataclass
+class HttpsServer:
+    base: str
+    ca_file: str
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+
+@contextlib.contextmanager
+def https_server(directory: Path):
+    """Serve directory over https on 127.0.0.1 (a test CA signs the certificate)."""
+    ca_file, cert, key = make_certs(str(directory / "tls"))
+    handler = functools.partial(_Handler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HttpsServer(f"https://127.0.0.1:{server.server_port}", ca_file)
+    finally:
+        server.shutdown()
+        server.server_close()
