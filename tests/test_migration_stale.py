@@ -1,4 +1,4 @@
-"""Migration 0013_stale fills each QR code's Companion from its encrypted, frozen payload."""
+"""Migration 0014_stale fills each QR code's Companion from its encrypted, frozen payload."""
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
@@ -6,7 +6,7 @@ from portal.database import db
 from tests.test_migrations import _fresh_app
 
 
-def test_0013_fills_the_companion_from_each_payload_and_leaves_an_unreadable_one_null(
+def test_0014_fills_the_companion_from_each_payload_and_leaves_an_unreadable_one_null(
         tmp_path, database_uri):
     app = _fresh_app(tmp_path, database_uri)
     with app.app_context():
@@ -28,7 +28,7 @@ def test_0013_fills_the_companion_from_each_payload_and_leaves_an_unreadable_one
         db.session.execute(sa.text("UPDATE qr_codes SET payload_enc = 'gAAAAnot-fernet' "
                                    "WHERE id = :id"), {"id": ids[2]})
         db.session.commit()
-        downgrade(revision="0012_hardening")
+        downgrade(revision="0013_apk")
         upgrade()
         rows = db.session.execute(sa.text(
             "SELECT id, companion_component, companion_checksum FROM qr_codes ORDER BY id"))

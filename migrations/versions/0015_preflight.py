@@ -1,7 +1,7 @@
 """Preflight: the runs of Admin → Preflight and `flask preflight`, for the page and the wizard
 
-Revision ID: 0013_preflight
-Revises: 0012_hardening
+Revision ID: 0015_preflight
+Revises: 0014_stale
 Create Date: 2026-12-03
 
 """
@@ -12,8 +12,8 @@ import portal.database
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_preflight'
-down_revision = '0012_hardening'
+revision = '0015_preflight'
+down_revision = '0014_stale'
 branch_labels = None
 depends_on = None
 

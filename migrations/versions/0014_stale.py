@@ -1,8 +1,8 @@
 """Stale QR codes: the Companion each QR code was made with (component name and checksum),
 filled in from the frozen payloads
 
-Revision ID: 0013_stale
-Revises: 0012_hardening
+Revision ID: 0014_stale
+Revises: 0013_apk
 Create Date: 2026-12-03
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_stale'
-down_revision = '0012_hardening'
+revision = '0014_stale'
+down_revision = '0013_apk'
 branch_labels = None
 depends_on = None
 
