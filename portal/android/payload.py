@@ -8,7 +8,8 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from portal.android.wifi import validate_wifi
+from portal.android.options import proxy_errors, time_zone_error
+from portal.android.wifi import EapSettings, validate_wifi
 from portal.errors import DomainError
 from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType
 
@@ -59,6 +60,12 @@ class PayloadSettings:
     wifi_hidden: bool = False
     user: str | None = None
     otp: str | None = None
+    time_zone: str | None = None          # IANA name; None: the device keeps its own
+    wifi_eap: EapSettings | None = None   # only with wifi_security_type EAP
+    proxy_host: str | None = None         # a static proxy (host, port, bypass list) ...
+    proxy_port: int | None = None
+    proxy_bypass: str | None = None
+    pac_url: str | None = None            # ... or a proxy auto-configuration URL
 
 
 def android_locale(tag: str) -> str:
@@ -101,8 +108,12 @@ def validate_settings(s: PayloadSettings) -> dict[str, str]:
         "network": _choice_error("Network", s.network, NETWORKS),
     }
     errors.update({field: message for field, message in checks.items() if message})
+    if message := time_zone_error(s.time_zone):
+        errors["time_zone"] = message
     if s.network == NetworkType.WIFI:
-        errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password))
+        eap = s.wifi_eap if s.wifi_security_type == SecurityType.EAP else None
+        errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password, eap))
+        errors.update(proxy_errors(s.proxy_host, s.proxy_port, s.proxy_bypass, s.pac_url))
     if s.option in OPTIONS:
         errors.update(_credential_errors(s))
     size = payload_bytes(encode_payload(_assemble(s)))
@@ -146,6 +157,8 @@ def _assemble(s: PayloadSettings) -> dict:
     }
     payload.update(_network_extras(s))
     payload[PREFIX + "PROVISIONING_LOCALE"] = _best_effort_locale(s.lang)
+    if s.time_zone:
+        payload[PREFIX + "PROVISIONING_TIME_ZONE"] = s.time_zone
     if companion.leave_system_apps_enabled:
         payload[PREFIX + "PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"] = True
     payload[PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = _admin_extras(s)
@@ -159,11 +172,30 @@ def _network_extras(s: PayloadSettings) -> dict:
         PREFIX + "PROVISIONING_WIFI_SSID": s.wifi_ssid,
         PREFIX + "PROVISIONING_WIFI_SECURITY_TYPE": s.wifi_security_type,
     }
-    if s.wifi_security_type != SecurityType.NONE:
+    if s.wifi_security_type != SecurityType.NONE and s.wifi_password:
         extras[PREFIX + "PROVISIONING_WIFI_PASSWORD"] = s.wifi_password
     if s.wifi_hidden:
         extras[PREFIX + "PROVISIONING_WIFI_HIDDEN"] = True
+    if s.wifi_security_type == SecurityType.EAP and s.wifi_eap is not None:
+        extras.update(_eap_extras(s.wifi_eap))
+    if s.proxy_host:
+        extras[PREFIX + "PROVISIONING_WIFI_PROXY_HOST"] = s.proxy_host
+        extras[PREFIX + "PROVISIONING_WIFI_PROXY_PORT"] = s.proxy_port  # an integer (getIntExtra)
+        if s.proxy_bypass:
+            extras[PREFIX + "PROVISIONING_WIFI_PROXY_BYPASS"] = s.proxy_bypass
+    elif s.pac_url:
+        extras[PREFIX + "PROVISIONING_WIFI_PAC_URL"] = s.pac_url
     return extras
+
+
+def _eap_extras(eap: EapSettings) -> dict:
+    values = (("EAP_METHOD", eap.method), ("PHASE2_AUTH", eap.phase2),
+              ("IDENTITY", eap.identity), ("ANONYMOUS_IDENTITY", eap.anonymous_identity),
+              ("DOMAIN", eap.domain), ("CA_CERTIFICATE", eap.ca_certificate),
+              ("USER_CERTIFICATE", eap.user_certificate))
+    # Empty values are left out: each key costs QR space, and Android reads a missing one as "".
+    return {PREFIX + "PROVISIONING_WIFI_" + name: value for name, value in values
+            if value and not (name == "PHASE2_AUTH" and value == "NONE")}
 
 
 def _admin_extras(s: PayloadSettings) -> dict[str, str]:
