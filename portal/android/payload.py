@@ -30,6 +30,19 @@ _LANGUAGE_TAG = re.compile(
     r"(?:-(?P<script>[A-Za-z]{4}))?"
     r"(?:-(?P<region>[A-Za-z]{2}|[0-9]{3}))?"
 )
+# The settings field behind each payload key, for "which field makes it dense".
+_FIELD_OF_KEY = {
+    "DEVICE_ADMIN_COMPONENT_NAME": "component_name",
+    "DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION": "download_url",
+    "DEVICE_ADMIN_SIGNATURE_CHECKSUM": "signature_checksum",
+    "WIFI_SSID": "ssid", "WIFI_PASSWORD": "password", "WIFI_IDENTITY": "identity",
+    "WIFI_ANONYMOUS_IDENTITY": "anonymous_identity", "WIFI_DOMAIN": "domain",
+    "WIFI_CA_CERTIFICATE": "ca_certificate", "WIFI_USER_CERTIFICATE": "user_certificate",
+    "WIFI_PROXY_HOST": "proxy_host", "WIFI_PROXY_BYPASS": "proxy_bypass",
+    "WIFI_PAC_URL": "pac_url", "TIME_ZONE": "time_zone", "LOCALE": "lang",
+    "ADMIN_EXTRAS_BUNDLE.server_url": "server_url", "ADMIN_EXTRAS_BUNDLE.user": "user",
+    "ADMIN_EXTRAS_BUNDLE.otp": "otp", "ADMIN_EXTRAS_BUNDLE.qr_id": "qr_id",
+}
 SHA256_BYTES = 32
 SHA1_BYTES = 20
 
@@ -122,6 +135,8 @@ def validate_settings(s: PayloadSettings) -> dict[str, str]:
             f"The QR payload is {size} bytes, but a QR code at error correction M holds at "
             f"most {MAX_PAYLOAD_BYTES} bytes; shorten the longest settings."
         )
+        if (field := densest_field(s)) != "payload" and field not in errors:
+            errors[field] = _too_large_message(field, size)
     return errors
 
 
@@ -134,6 +149,31 @@ def build_payload(s: PayloadSettings) -> dict:
     if errors:
         raise PayloadError(errors)
     return _assemble(s)
+
+
+def draft_payload(s: PayloadSettings) -> dict:
+    """The payload these settings make, unchecked: only to size it while the admin types."""
+    return _assemble(s)
+
+
+def densest_key(payload: dict) -> str:
+    """The key (without android.app.extra.PROVISIONING_, "ADMIN_EXTRAS_BUNDLE.name" for an
+    admin extra) whose value takes the most bytes: what to shorten when the code is dense."""
+    sizes = {}
+    for key, value in payload.items():
+        name = key.removeprefix(PREFIX + "PROVISIONING_")
+        if isinstance(value, dict):
+            sizes.update({f"{name}.{extra}": payload_bytes(str(item))
+                          for extra, item in value.items()})
+        elif isinstance(value, str):
+            sizes[name] = payload_bytes(value)
+    return max(sizes, key=sizes.get)
+
+
+def densest_field(s: PayloadSettings) -> str:
+    """The settings field that makes these settings' payload dense (a validate_settings
+    field name, such as "user_certificate" or "download_url")."""
+    return _FIELD_OF_KEY.get(densest_key(_assemble(s)), "payload")
 
 
 def encode_payload(payload: dict) -> str:
@@ -218,6 +258,15 @@ def _best_effort_locale(tag: str) -> str:
         return android_locale(tag)
     except PayloadError:
         return (tag or "").replace("-", "_")
+
+
+def _too_large_message(field: str, size: int) -> str:
+    if field == "user_certificate":
+        return (f"The QR code would hold {size} bytes, over the {MAX_PAYLOAD_BYTES} a QR code "
+                "holds, and this client certificate is its largest part: use a certificate "
+                "with an EC (P-256) key and short names; a 2048-bit RSA one does not fit.")
+    return (f"The QR code would hold {size} bytes, over the {MAX_PAYLOAD_BYTES} a QR code "
+            "holds, and this field is its largest part: shorten it.")
 
 
 def _language_message(tag: str) -> str:
