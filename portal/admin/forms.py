@@ -140,8 +140,8 @@ class QrCodeForm(FlaskForm):
 
     def to_request(self) -> QrCodeRequest:
         """The domain's request from the fields that apply to the choices made."""
-        return wizard.to_request(dict(self.data, wifi_ca_certificate=None,
-                                      wifi_user_certificate=None, **self.certificates))
+        values = dict(self.data, wifi_ca_certificate=None, wifi_user_certificate=None)
+        return wizard.to_request(values | self.certificates)
 
     def error_fields(self) -> list:
         """The fields whose error region the wizard shows (csrf and LDAP inputs without a

@@ -198,7 +198,7 @@ def qr_code(public_id):
                            mail_lines=review.mail_lines(qr, messages),
                            language=review.language_name(qr.lang),
                            history=recent_changes(qr.public_id, "qr_code", "pending"),
-                           name=qr.public_id)
+                           name=qr.public_id, warn_version=WARN_VERSION)
 
 
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")
