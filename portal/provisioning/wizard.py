@@ -1,4 +1,5 @@
 """The QR-code wizard's choices as one object: which fields apply, and the request they make."""
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,12 +114,15 @@ class WizardState:
 SIZED_ONLY = ("wifi_password", "ldap_password", "wifi_user_certificate_password",
               "wifi_ca_certificate", "wifi_user_certificate")
 MAX_SIZED = 8192
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def sizing_request(values: Mapping, sizes: Mapping) -> QrCodeRequest:
     """The request as typed so far, for sizing its QR code: each secret and certificate is a
     placeholder of the size the browser reported (`<name>_bytes`), never its value."""
-    values = dict(values)
+    # Control characters are only bytes to count: no look-up (the user's) is ever sent a NUL.
+    values = {name: _CONTROL.sub("?", value) if isinstance(value, str) else value
+              for name, value in values.items()}
     for name in SIZED_ONLY:
         try:
             size = min(max(int(sizes.get(f"{name}_bytes") or 0), 0), MAX_SIZED)

@@ -224,3 +224,13 @@ def test_the_live_qr_version_names_the_densest_field_above_version_25(wizard):
                     wifi_eap_method="TLS", wifi_identity="d", wifi_user_certificate_bytes=1100)
     assert "About QR version" in html and "hard to scan" in html
     assert '<span id="qr-version-densest">Client certificate</span>' in html
+
+
+@pytest.mark.parametrize("args", [
+    {"option": "auto", "username": "ali\x00ce", "usage_count": "x"},
+    {"proxy_port": "\x00", "time_zone": "Europe/\x00", "wifi_password_bytes": "-5"},
+    {"wifi_user_certificate_bytes": "9" * 50, "wifi_security": "EAP", "network": "wifi"},
+    {"option": "\u2603", "network": "satellite", "lang": "x" * 10_000},
+])
+def test_an_edited_live_version_url_answers_a_fragment_never_an_error(wizard, args):
+    assert _version(wizard, **args).startswith('<p id="qr-version"')
