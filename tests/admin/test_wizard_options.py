@@ -182,7 +182,7 @@ def test_the_review_page_says_which_field_makes_a_dense_code_dense(wizard, db):
 def test_the_wizard_shows_each_options_android_version(wizard):
     html = wizard.get(NEW).get_data(as_text=True)
     assert "Enterprise Wi-Fi (EAP) <span class=\"android-version\">Android 10+</span>" in html
-    assert 'Proxy <span class="android-version">Android 7.0+</span>' in html
+    assert 'Wi-Fi proxy <span class="android-version">Android 7.0+</span>' in html
     assert "Android 7.0+. Optional: an IANA time zone" in html
     assert '<option value="Europe/Zurich">' in html and 'id="qr-version"' in html
 
