@@ -29,7 +29,30 @@ class NetworkType(StrEnum):
 class SecurityType(StrEnum):
     WPA = "WPA"
     WEP = "WEP"
+    EAP = "EAP"    # WPA/WPA2-Enterprise (802.1X), Android 10+
     NONE = "NONE"
+
+
+class EapMethod(StrEnum):
+    """The EAP methods the wizard offers (Android also knows SIM, AKA and AKA_PRIME)."""
+    PEAP = "PEAP"
+    TTLS = "TTLS"
+    TLS = "TLS"
+    PWD = "PWD"
+
+
+class Phase2(StrEnum):
+    NONE = "NONE"
+    PAP = "PAP"
+    MSCHAP = "MSCHAP"
+    MSCHAPV2 = "MSCHAPV2"
+    GTC = "GTC"
+
+
+class ProxyKind(StrEnum):
+    NONE = "none"
+    MANUAL = "manual"  # host, port, bypass list
+    PAC = "pac"        # a proxy auto-configuration URL
 
 
 class DeviceState(StrEnum):

@@ -1,16 +1,20 @@
 """Forms of the Management Console."""
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField,
                      SelectField, StringField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
 
 from portal.accounts.directory import picked_user
+from portal.android.certificates import (MAX_UPLOAD_BYTES, CertificateError,
+                                         ca_certificate_value, user_certificate_value)
 from portal.provisioning import wizard
 from portal.provisioning.pending_actions import Extension
 from portal.provisioning.qr_codes import QrCodeRequest
 from portal.provisioning.wizard import WizardState
-from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType, UserType
+from portal.vocabulary import (EapMethod, EnrollmentOption, NetworkType, Phase2, ProxyKind,
+                               SecurityType, UserType)
 from portal.web.forms import FilterForm, show_errors, strip
 
 
@@ -57,6 +61,9 @@ class QrCodeForm(FlaskForm):
     # The directory user chosen from a search, as a signed token (see accounts.directory).
     ldap_user = HiddenField("Directory user found")
     lang = SelectField("Localization", choices=[])
+    time_zone = StringField("Time zone", filters=[strip], validators=[Optional(), Length(max=64)],
+                            render_kw={"autocomplete": "off", "spellcheck": "false",
+                                       "list": "time-zones", "placeholder": "e.g. Europe/Zurich"})
     usage_count = IntegerField("Usage Count", default=1, validators=[
         Optional(), NumberRange(min=1, message="Usage Count must be 1 or more.")])
     network = RadioField("Network Type", default=NetworkType.WIFI, choices=[
@@ -64,11 +71,52 @@ class QrCodeForm(FlaskForm):
     wifi_ssid = StringField("SSID", validators=[Optional(), Length(max=128)],
                             render_kw={"autocomplete": "off", "spellcheck": "false"})
     wifi_security = SelectField("Security Type", default=SecurityType.WPA, choices=[
-        (SecurityType.WPA, "WPA"), (SecurityType.WEP, "WEP"), (SecurityType.NONE, "None")])
+        (SecurityType.WPA, "WPA"), (SecurityType.WEP, "WEP"),
+        (SecurityType.EAP, "EAP (WPA/WPA2-Enterprise)"), (SecurityType.NONE, "None")])
     # Never sent back to the browser: a re-rendered page asks for it again.
     wifi_password = PasswordField("Password", validators=[Optional(), Length(max=128)],
                                   render_kw={"autocomplete": "off"})
     wifi_hidden = BooleanField("Hidden network")
+    # Enterprise Wi-Fi (EAP, Android 10+). The password above is the identity's.
+    wifi_eap_method = SelectField("EAP method", default=EapMethod.PEAP,
+                                  choices=[(method, method) for method in EapMethod])
+    wifi_phase2 = SelectField("Phase 2 authentication", default=Phase2.MSCHAPV2, choices=[
+        (Phase2.MSCHAPV2, "MSCHAPV2"), (Phase2.GTC, "GTC"), (Phase2.PAP, "PAP (TTLS)"),
+        (Phase2.MSCHAP, "MSCHAP (TTLS)"), (Phase2.NONE, "None (PEAP)")])
+    wifi_identity = StringField("Identity", filters=[strip],
+                                validators=[Optional(), Length(max=256)],
+                                render_kw={"autocomplete": "off", "spellcheck": "false"})
+    wifi_anonymous_identity = StringField("Anonymous identity", filters=[strip],
+                                          validators=[Optional(), Length(max=256)],
+                                          render_kw={"autocomplete": "off",
+                                                     "spellcheck": "false"})
+    wifi_domain = StringField("Domain", filters=[strip], validators=[Optional(), Length(max=256)],
+                              render_kw={"autocomplete": "off", "spellcheck": "false",
+                                         "placeholder": "e.g. radius.example.com"})
+    wifi_ca_certificate = FileField("CA certificate", render_kw={
+        "accept": ".pem,.crt,.cer,.der,application/x-x509-ca-cert"})
+    wifi_user_certificate = FileField("Client certificate", render_kw={
+        "accept": ".p12,.pfx,.pem,application/x-pkcs12"})
+    # Opens the uploaded PKCS#12 or encrypted PEM key once; never stored, never sent back.
+    wifi_user_certificate_password = PasswordField(
+        "Client certificate password", validators=[Optional(), Length(max=1024)],
+        render_kw={"autocomplete": "off"})
+    proxy = RadioField("Proxy", default=ProxyKind.NONE, choices=[
+        (ProxyKind.NONE, "No proxy"), (ProxyKind.MANUAL, "Manual proxy"),
+        (ProxyKind.PAC, "Proxy auto-config (PAC)")])
+    proxy_host = StringField("Proxy host", filters=[strip],
+                             validators=[Optional(), Length(max=253)],
+                             render_kw={"autocomplete": "off", "spellcheck": "false",
+                                        "placeholder": "e.g. proxy.example.com"})
+    proxy_port = IntegerField("Proxy port", validators=[Optional()],
+                              render_kw={"inputmode": "numeric", "placeholder": "e.g. 3128"})
+    proxy_bypass = StringField("Bypass list", filters=[strip],
+                               validators=[Optional(), Length(max=1024)],
+                               render_kw={"autocomplete": "off", "spellcheck": "false",
+                                          "placeholder": "e.g. localhost,*.example.com"})
+    pac_url = StringField("PAC URL", filters=[strip], validators=[Optional(), Length(max=1024)],
+                          render_kw={"type": "url", "autocomplete": "off",
+                                     "placeholder": "https://wpad.example.com/proxy.pac"})
     send_to_user = BooleanField("Send QR-Code to User")
     send_alternative = BooleanField("Send Notification to Alternative Address")
     alternative_email = StringField("Alternative address", filters=[strip],
@@ -88,9 +136,12 @@ class QrCodeForm(FlaskForm):
     def state(self) -> WizardState:
         return WizardState.from_values(self.data)
 
+    certificates: dict[str, str] = {}  # the uploads as payload values, set by validate()
+
     def to_request(self) -> QrCodeRequest:
         """The domain's request from the fields that apply to the choices made."""
-        return wizard.to_request(self.data)
+        values = dict(self.data, wifi_ca_certificate=None, wifi_user_certificate=None)
+        return wizard.to_request(values | self.certificates)
 
     def error_fields(self) -> list:
         """The fields whose error region the wizard shows (csrf and LDAP inputs without a
@@ -105,7 +156,25 @@ class QrCodeForm(FlaskForm):
             if not state.applies(field.name):  # hidden: whatever it holds is not read
                 field.errors = []
         show_errors(self, self._missing(state))
+        self.certificates = self._read_certificates(state)
         return not (self.form_errors or any(field.errors for field in self))
+
+    def _read_certificates(self, state: WizardState) -> dict[str, str]:
+        """Turn the uploaded certificate files into the payload's values (a message beside
+        the upload when one cannot be used). Files are read here and kept nowhere else."""
+        values = {}
+        readers = {"wifi_ca_certificate": ca_certificate_value,
+                   "wifi_user_certificate": lambda data: user_certificate_value(
+                       data, self.wifi_user_certificate_password.data or None)}
+        for name, read in readers.items():
+            upload = self[name].data
+            if not state.applies(name) or not getattr(upload, "filename", None):
+                continue
+            try:
+                values[name] = read(upload.stream.read(MAX_UPLOAD_BYTES + 1))
+            except CertificateError as error:
+                self[name].errors = list(self[name].errors) + [str(error)]
+        return values
 
     def _missing(self, state: WizardState) -> dict[str, str]:
         """The conditional "required" checks: what the choices made ask for and is empty."""
@@ -119,6 +188,10 @@ class QrCodeForm(FlaskForm):
             and "Enter the alternative address.",
             "otp_validity": state.applies("otp_validity") and self.otp_validity.data is None
             and "Enter the hours, or tick Unlimited.",
+            "proxy_host": state.applies("proxy_host") and not self.proxy_host.data
+            and "Enter the proxy host, or choose No proxy.",
+            "pac_url": state.applies("pac_url") and not self.pac_url.data
+            and "Enter the PAC URL, or choose No proxy.",
         }
         return {name: message for name, message in checks.items()
                 if message and not self[name].errors}

@@ -23,7 +23,9 @@ from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figur
 from portal.enrollment.pending import revoke_qr_code as revoke
 from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
-from portal.provisioning import export, review
+from portal.android.options import ANDROID_VERSION, time_zones
+from portal.android.payload import MAX_PAYLOAD_BYTES, WARN_VERSION
+from portal.provisioning import export, review, wizard
 from portal.provisioning.listing import device_counts, list_state, staleness
 from portal.provisioning.pending_actions import (PendingActionError, extend_otp, mail_again,
                                                  reset_otp)
@@ -32,6 +34,7 @@ from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.regenerate import RegenerateError, regenerate_qr_code as regenerate
 from portal.provisioning.qr_codes import create_qr_code as create
 from portal.provisioning.qr_codes import UNLIMITED, usage_count_rule, validate_request, view_otp
+from portal.provisioning.qr_codes import density as qr_density
 from portal.settings import companion, localizations, otp_policy
 from portal.settings import sign_in as sign_in_settings
 from portal.vocabulary import EnrollmentOption
@@ -53,8 +56,8 @@ def role_checks() -> dict:
     return {"is_administrator": is_administrator, "may_open": may_open}
 
 
-def _form() -> QrCodeForm:
-    form = QrCodeForm()
+def _form(**options) -> QrCodeForm:
+    form = QrCodeForm(**options)
     form.lang.choices = [_localization_choice(loc.tag, loc.name)
                          for loc in localizations.all_localizations()]
     form.has_directory = sign_in_settings.current().ldap is not None
@@ -74,7 +77,24 @@ def _wizard_context(form: QrCodeForm, **extra) -> dict:
     return {"form": form, "state": form.state, "figures": figures,
             "usage_rule": usage_count_rule(figures.remaining),
             "companion": config, "example_companion": companion.is_example(config),
-            "picked": picked_user(form.ldap_user.data), **extra}
+            "picked": picked_user(form.ldap_user.data), "time_zones": sorted(time_zones()),
+            "android_version": ANDROID_VERSION, **_version_context(form, None), **extra}
+
+
+def _version_context(form: QrCodeForm, sizes) -> dict:
+    """The live QR version indicator's values (sizes: the secrets' sizes, when typed)."""
+    request_ = wizard.sizing_request(form.data, sizes) if sizes is not None else \
+        form.to_request()
+    found = qr_density(request_, server_url=current_app.config["PORTAL_PUBLIC_URL"])
+    label = None
+    if found is not None:
+        label = form[found.densest].label.text if found.densest in form else \
+            "the portal's own values"
+    return {"density": found, "densest_label": label, "warn_version": WARN_VERSION,
+            "max_payload": MAX_PAYLOAD_BYTES,
+            "estimated": sizes is not None and any(
+                sizes.get(f"{name}_bytes") for name in ("wifi_ca_certificate",
+                                                        "wifi_user_certificate"))}
 
 
 def _directory_search(form: QrCodeForm) -> dict:
@@ -106,6 +126,16 @@ def _search_error(error: DirectoryError) -> str:
 @admin_required
 def new_qr_code():
     return render_template("admin/qr_codes/new.html", **_wizard_context(_form()))
+
+
+@bp.get("/devices/pending/new/qr-version")
+@admin_required
+def qr_code_version():
+    """The wizard's live QR version, from the values typed so far (secrets only as sizes).
+    A read: nothing is validated into the database, recorded or saved."""
+    form = _form(formdata=request.args, meta={"csrf": False})
+    return render_template("admin/qr_codes/_qr_version.html",
+                           **_version_context(form, request.args))
 
 
 @bp.post("/devices/pending/new/directory-users")
@@ -182,7 +212,7 @@ def qr_code(public_id):
                            mail_lines=review.mail_lines(qr, messages),
                            language=review.language_name(qr.lang),
                            history=recent_changes(qr.public_id, "qr_code", "pending"),
-                           name=qr.public_id)
+                           name=qr.public_id, warn_version=WARN_VERSION)
 
 
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")

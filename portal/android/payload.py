@@ -8,7 +8,8 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from portal.android.wifi import validate_wifi
+from portal.android.options import proxy_errors, time_zone_error
+from portal.android.wifi import EapSettings, validate_wifi
 from portal.errors import DomainError
 from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType
 
@@ -29,6 +30,19 @@ _LANGUAGE_TAG = re.compile(
     r"(?:-(?P<script>[A-Za-z]{4}))?"
     r"(?:-(?P<region>[A-Za-z]{2}|[0-9]{3}))?"
 )
+# The settings field behind each payload key, for "which field makes it dense".
+_FIELD_OF_KEY = {
+    "DEVICE_ADMIN_COMPONENT_NAME": "component_name",
+    "DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION": "download_url",
+    "DEVICE_ADMIN_SIGNATURE_CHECKSUM": "signature_checksum",
+    "WIFI_SSID": "ssid", "WIFI_PASSWORD": "password", "WIFI_IDENTITY": "identity",
+    "WIFI_ANONYMOUS_IDENTITY": "anonymous_identity", "WIFI_DOMAIN": "domain",
+    "WIFI_CA_CERTIFICATE": "ca_certificate", "WIFI_USER_CERTIFICATE": "user_certificate",
+    "WIFI_PROXY_HOST": "proxy_host", "WIFI_PROXY_BYPASS": "proxy_bypass",
+    "WIFI_PAC_URL": "pac_url", "TIME_ZONE": "time_zone", "LOCALE": "lang",
+    "ADMIN_EXTRAS_BUNDLE.server_url": "server_url", "ADMIN_EXTRAS_BUNDLE.user": "user",
+    "ADMIN_EXTRAS_BUNDLE.otp": "otp", "ADMIN_EXTRAS_BUNDLE.qr_id": "qr_id",
+}
 SHA256_BYTES = 32
 SHA1_BYTES = 20
 
@@ -59,6 +73,12 @@ class PayloadSettings:
     wifi_hidden: bool = False
     user: str | None = None
     otp: str | None = None
+    time_zone: str | None = None          # IANA name; None: the device keeps its own
+    wifi_eap: EapSettings | None = None   # only with wifi_security_type EAP
+    proxy_host: str | None = None         # a static proxy (host, port, bypass list) ...
+    proxy_port: int | None = None
+    proxy_bypass: str | None = None
+    pac_url: str | None = None            # ... or a proxy auto-configuration URL
 
 
 def android_locale(tag: str) -> str:
@@ -101,8 +121,12 @@ def validate_settings(s: PayloadSettings) -> dict[str, str]:
         "network": _choice_error("Network", s.network, NETWORKS),
     }
     errors.update({field: message for field, message in checks.items() if message})
+    if message := time_zone_error(s.time_zone):
+        errors["time_zone"] = message
     if s.network == NetworkType.WIFI:
-        errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password))
+        eap = s.wifi_eap if s.wifi_security_type == SecurityType.EAP else None
+        errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password, eap))
+        errors.update(proxy_errors(s.proxy_host, s.proxy_port, s.proxy_bypass, s.pac_url))
     if s.option in OPTIONS:
         errors.update(_credential_errors(s))
     size = payload_bytes(encode_payload(_assemble(s)))
@@ -111,6 +135,8 @@ def validate_settings(s: PayloadSettings) -> dict[str, str]:
             f"The QR payload is {size} bytes, but a QR code at error correction M holds at "
             f"most {MAX_PAYLOAD_BYTES} bytes; shorten the longest settings."
         )
+        if (field := densest_field(s)) != "payload" and field not in errors:
+            errors[field] = _too_large_message(field, size)
     return errors
 
 
@@ -123,6 +149,31 @@ def build_payload(s: PayloadSettings) -> dict:
     if errors:
         raise PayloadError(errors)
     return _assemble(s)
+
+
+def draft_payload(s: PayloadSettings) -> dict:
+    """The payload these settings make, unchecked: only to size it while the admin types."""
+    return _assemble(s)
+
+
+def densest_key(payload: dict) -> str:
+    """The key (without android.app.extra.PROVISIONING_, "ADMIN_EXTRAS_BUNDLE.name" for an
+    admin extra) whose value takes the most bytes: what to shorten when the code is dense."""
+    sizes = {}
+    for key, value in payload.items():
+        name = key.removeprefix(PREFIX + "PROVISIONING_")
+        if isinstance(value, dict):
+            sizes.update({f"{name}.{extra}": payload_bytes(str(item))
+                          for extra, item in value.items()})
+        elif isinstance(value, str):
+            sizes[name] = payload_bytes(value)
+    return max(sizes, key=sizes.get)
+
+
+def densest_field(s: PayloadSettings) -> str:
+    """The settings field that makes these settings' payload dense (a validate_settings
+    field name, such as "user_certificate" or "download_url")."""
+    return _FIELD_OF_KEY.get(densest_key(_assemble(s)), "payload")
 
 
 def encode_payload(payload: dict) -> str:
@@ -146,6 +197,8 @@ def _assemble(s: PayloadSettings) -> dict:
     }
     payload.update(_network_extras(s))
     payload[PREFIX + "PROVISIONING_LOCALE"] = _best_effort_locale(s.lang)
+    if s.time_zone:
+        payload[PREFIX + "PROVISIONING_TIME_ZONE"] = s.time_zone
     if companion.leave_system_apps_enabled:
         payload[PREFIX + "PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"] = True
     payload[PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = _admin_extras(s)
@@ -159,11 +212,30 @@ def _network_extras(s: PayloadSettings) -> dict:
         PREFIX + "PROVISIONING_WIFI_SSID": s.wifi_ssid,
         PREFIX + "PROVISIONING_WIFI_SECURITY_TYPE": s.wifi_security_type,
     }
-    if s.wifi_security_type != SecurityType.NONE:
+    if s.wifi_security_type != SecurityType.NONE and s.wifi_password:
         extras[PREFIX + "PROVISIONING_WIFI_PASSWORD"] = s.wifi_password
     if s.wifi_hidden:
         extras[PREFIX + "PROVISIONING_WIFI_HIDDEN"] = True
+    if s.wifi_security_type == SecurityType.EAP and s.wifi_eap is not None:
+        extras.update(_eap_extras(s.wifi_eap))
+    if s.proxy_host:
+        extras[PREFIX + "PROVISIONING_WIFI_PROXY_HOST"] = s.proxy_host
+        extras[PREFIX + "PROVISIONING_WIFI_PROXY_PORT"] = s.proxy_port  # an integer (getIntExtra)
+        if s.proxy_bypass:
+            extras[PREFIX + "PROVISIONING_WIFI_PROXY_BYPASS"] = s.proxy_bypass
+    elif s.pac_url:
+        extras[PREFIX + "PROVISIONING_WIFI_PAC_URL"] = s.pac_url
     return extras
+
+
+def _eap_extras(eap: EapSettings) -> dict:
+    values = (("EAP_METHOD", eap.method), ("PHASE2_AUTH", eap.phase2),
+              ("IDENTITY", eap.identity), ("ANONYMOUS_IDENTITY", eap.anonymous_identity),
+              ("DOMAIN", eap.domain), ("CA_CERTIFICATE", eap.ca_certificate),
+              ("USER_CERTIFICATE", eap.user_certificate))
+    # Empty values are left out: each key costs QR space, and Android reads a missing one as "".
+    return {PREFIX + "PROVISIONING_WIFI_" + name: value for name, value in values
+            if value and not (name == "PHASE2_AUTH" and value == "NONE")}
 
 
 def _admin_extras(s: PayloadSettings) -> dict[str, str]:
@@ -186,6 +258,15 @@ def _best_effort_locale(tag: str) -> str:
         return android_locale(tag)
     except PayloadError:
         return (tag or "").replace("-", "_")
+
+
+def _too_large_message(field: str, size: int) -> str:
+    if field == "user_certificate":
+        return (f"The QR code would hold {size} bytes, over the {MAX_PAYLOAD_BYTES} a QR code "
+                "holds, and this client certificate is its largest part: use a certificate "
+                "with an EC (P-256) key and short names; a 2048-bit RSA one does not fit.")
+    return (f"The QR code would hold {size} bytes, over the {MAX_PAYLOAD_BYTES} a QR code "
+            "holds, and this field is its largest part: shorten it.")
 
 
 def _language_message(tag: str) -> str:

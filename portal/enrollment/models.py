@@ -26,6 +26,19 @@ TRIGRAMS = {"public_id": "gin_trgm_ops", "wifi_ssid": "gin_trgm_ops",
             "alternative_email": "gin_trgm_ops", "name": "gin_trgm_ops"}
 
 
+# Shared with migration 0016_options, which widens them for EAP (enterprise Wi-Fi).
+NETWORK_SETTINGS_CHECK = (
+    "(network = 'wifi' AND wifi_ssid IS NOT NULL"
+    " AND wifi_security IN ('WPA', 'WEP', 'EAP', 'NONE'))"
+    " OR (network = 'mobile' AND wifi_ssid IS NULL AND wifi_security IS NULL"
+    " AND wifi_password_enc IS NULL)")
+WIFI_PASSWORD_CHECK = (
+    "(wifi_security IN ('WPA', 'WEP') AND wifi_password_enc IS NOT NULL)"
+    " OR (wifi_security = 'NONE' AND wifi_password_enc IS NULL)"
+    " OR (wifi_security = 'EAP' AND wifi_eap_method IS NOT NULL AND wifi_identity IS NOT NULL)"
+    " OR wifi_security IS NULL")
+
+
 class QrCode(db.Model):
     """The payload is frozen (encrypted) at creation, so the code printed, mailed and
     downloaded later is always the same one, even after the Companion settings change."""
@@ -35,14 +48,8 @@ class QrCode(db.Model):
         sa.CheckConstraint("option IN ('ssp', 'auto')", name="option_known"),
         sa.CheckConstraint("network IN ('wifi', 'mobile')", name="network_known"),
         sa.CheckConstraint(
-            "(network = 'wifi' AND wifi_ssid IS NOT NULL AND wifi_security IN ('WPA', 'WEP', 'NONE'))"
-            " OR (network = 'mobile' AND wifi_ssid IS NULL AND wifi_security IS NULL"
-            " AND wifi_password_enc IS NULL)",
-            name="network_settings"),
-        sa.CheckConstraint(
-            "(wifi_security IN ('WPA', 'WEP') AND wifi_password_enc IS NOT NULL)"
-            " OR (wifi_security = 'NONE' AND wifi_password_enc IS NULL) OR wifi_security IS NULL",
-            name="wifi_password_presence"),
+            NETWORK_SETTINGS_CHECK, name="network_settings"),
+        sa.CheckConstraint(WIFI_PASSWORD_CHECK, name="wifi_password_presence"),
         sa.CheckConstraint(
             "(option = 'auto' AND user_id IS NOT NULL AND usage_count >= 1"
             " AND otp_hash IS NOT NULL AND otp_enc IS NOT NULL)"
@@ -78,6 +85,22 @@ class QrCode(db.Model):
     wifi_security: so.Mapped[str | None] = so.mapped_column(sa.String(4))
     wifi_password_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
     wifi_hidden: so.Mapped[bool] = so.mapped_column(default=False)
+    # --- provisioning options (issue 15): time zone, enterprise Wi-Fi, proxy -----------------
+    time_zone: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    wifi_eap_method: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    wifi_phase2: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    wifi_identity: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    wifi_anonymous_identity: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    wifi_domain: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    # WIFI_CA_CERTIFICATE as the payload carries it (public); the client certificate holds
+    # its private key, so it is encrypted like the passwords.
+    wifi_ca_certificate: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    wifi_user_certificate_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    proxy_host: so.Mapped[str | None] = so.mapped_column(sa.String(253))
+    proxy_port: so.Mapped[int | None]
+    proxy_bypass: so.Mapped[str | None] = so.mapped_column(sa.String(1024))
+    pac_url: so.Mapped[str | None] = so.mapped_column(sa.String(1024))
+    # --- end of provisioning options ----------------------------------------------------------
 
     user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("portal_users.id"), index=True)
     usage_count: so.Mapped[int | None]

@@ -12,9 +12,11 @@ from portal.accounts.directory import picked_user, record_picked_user
 from portal.accounts.validation import address_error
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.users import find_local_user
-from portal.android.payload import (PayloadSettings, build_payload, encode_payload,
+from portal.android.payload import (PayloadSettings, build_payload, densest_field,
+                                    draft_payload, encode_payload, payload_bytes,
                                     validate_settings)
-from portal.android.qr import qr_version
+from portal.android.qr import qr_version, version_for_size
+from portal.android.wifi import EapSettings
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment.models import PendingEnrollment, QrCode
@@ -31,7 +33,13 @@ UNLIMITED_FOR_ADMINISTRATORS = "Only an Administrator may define an Unlimited OT
 UNLIMITED = "unlimited"
 # provisioning.payload names the Wi-Fi settings as Android does; these are the request's names.
 _REQUEST_FIELD = {"ssid": "wifi_ssid", "security_type": "wifi_security",
-                  "password": "wifi_password", "lang": "lang"}
+                  "password": "wifi_password", "lang": "lang", "time_zone": "time_zone",
+                  "eap_method": "wifi_eap_method", "phase2": "wifi_phase2",
+                  "identity": "wifi_identity", "anonymous_identity": "wifi_anonymous_identity",
+                  "domain": "wifi_domain", "ca_certificate": "wifi_ca_certificate",
+                  "user_certificate": "wifi_user_certificate", "proxy_host": "proxy_host",
+                  "proxy_port": "proxy_port", "proxy_bypass": "proxy_bypass",
+                  "pac_url": "pac_url", "payload": WHOLE}
 _COMPANION_FIELDS = ("component_name", "download_url", "signature_checksum")
 _GENERATED = ("option", "network", "qr_id", "otp")  # checked or made by the portal itself
 
@@ -59,6 +67,28 @@ class QrCodeRequest:
     # None: the OTP policy's default; "unlimited"; or a number of hours.
     otp_validity: int | str | None = None
     name: str | None = None           # optional, one line, to tell QR codes apart
+    # Provisioning options (android-qr.md §2). The certificates are the payload's values
+    # (portal.android.certificates turns an upload into one).
+    time_zone: str | None = None
+    wifi_eap_method: str | None = None     # an EapMethod, with wifi_security EAP
+    wifi_phase2: str | None = None         # a Phase2
+    wifi_identity: str | None = None
+    wifi_anonymous_identity: str | None = None
+    wifi_domain: str | None = None
+    wifi_ca_certificate: str | None = None
+    wifi_user_certificate: str | None = None
+    proxy_host: str | None = None
+    proxy_port: int | None = None
+    proxy_bypass: str | None = None
+    pac_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Density:
+    """How dense the QR code of a request would be, and the field to shorten if it is."""
+    version: int | None   # None: over the capacity of any QR code
+    size: int
+    densest: str          # a QrCodeRequest field name, or "companion" / WHOLE
 
 
 def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
@@ -87,6 +117,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     for column, value in QrCode.companion_values(companion_config).items():
         setattr(qr_code, column, value)
     _apply_network(qr_code, request)
+    qr_code.time_zone = request.time_zone or None
     if otp is not None:
         qr_code.user_id, qr_code.usage_count = request.user.id, request.usage_count
         qr_code.otp_enc, qr_code.otp_hash = vault.encrypt(otp), otps.keyed_hash(otp)
@@ -125,6 +156,27 @@ def validate_request(request: QrCodeRequest, *, server_url: str,
     for name, message in _payload_errors(validate_settings(settings), _user_field(request)):
         errors.setdefault(name, message)
     return errors
+
+
+def density(request: QrCodeRequest, *, server_url: str) -> Density | None:
+    """The QR version the request's payload would need, as it is typed: the wizard's live
+    indicator. Writes nothing; None without a Companion."""
+    companion_config = companion.current()
+    if companion_config is None:
+        return None
+    request = _with_user(request, record=False)
+    auto = request.option == EnrollmentOption.AUTO
+    placeholder_otp = "x" * len(otps.for_qr_code()) if auto else None
+    settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url)
+    size = payload_bytes(encode_payload(draft_payload(settings)))
+    try:
+        version = version_for_size(size)
+    except ValueError:
+        version = None
+    name = densest_field(settings)
+    field = next((field for field, _ in _payload_errors({name: ""}, _user_field(request))),
+                 WHOLE)
+    return Density(version, size, field)
 
 
 def _with_user(request: QrCodeRequest, *, record: bool) -> QrCodeRequest:
@@ -233,11 +285,21 @@ def _validity_hours(request: QrCodeRequest, policy) -> int | None:
 
 def _settings(request, qr_id, otp, companion_config, server_url) -> PayloadSettings:
     user = request.user.username if request.user is not None and otp else None
+    eap = None
+    if request.wifi_security == SecurityType.EAP:
+        eap = EapSettings(method=request.wifi_eap_method, phase2=request.wifi_phase2,
+                          identity=request.wifi_identity,
+                          anonymous_identity=request.wifi_anonymous_identity,
+                          domain=request.wifi_domain, ca_certificate=request.wifi_ca_certificate,
+                          user_certificate=request.wifi_user_certificate)
     return PayloadSettings(
         companion=companion_config, server_url=server_url, option=request.option, qr_id=qr_id,
         lang=request.lang, network=request.network, wifi_ssid=request.wifi_ssid,
         wifi_security_type=request.wifi_security, wifi_password=request.wifi_password or None,
-        wifi_hidden=request.wifi_hidden, user=user, otp=otp)
+        wifi_hidden=request.wifi_hidden, user=user, otp=otp,
+        time_zone=request.time_zone or None, wifi_eap=eap,
+        proxy_host=request.proxy_host or None, proxy_port=request.proxy_port,
+        proxy_bypass=request.proxy_bypass or None, pac_url=request.pac_url or None)
 
 
 def _payload_errors(payload_errors: dict[str, str], user_field: str):
@@ -252,12 +314,27 @@ def _payload_errors(payload_errors: dict[str, str], user_field: str):
 
 
 def _apply_network(qr_code: QrCode, request: QrCodeRequest) -> None:
+    """The network settings, as the payload carries them; secrets encrypted (never audited)."""
     if request.network != NetworkType.WIFI:
         return
     qr_code.wifi_ssid, qr_code.wifi_security = request.wifi_ssid, request.wifi_security
     qr_code.wifi_hidden = request.wifi_hidden
-    if request.wifi_security != SecurityType.NONE:
+    if request.wifi_security != SecurityType.NONE and request.wifi_password:
         qr_code.wifi_password_enc = vault.encrypt(request.wifi_password)
+    if request.wifi_security == SecurityType.EAP:
+        qr_code.wifi_eap_method, qr_code.wifi_phase2 = request.wifi_eap_method, \
+            request.wifi_phase2 or None
+        qr_code.wifi_identity = request.wifi_identity
+        qr_code.wifi_anonymous_identity = request.wifi_anonymous_identity or None
+        qr_code.wifi_domain = request.wifi_domain or None
+        qr_code.wifi_ca_certificate = request.wifi_ca_certificate or None
+        if request.wifi_user_certificate:
+            qr_code.wifi_user_certificate_enc = vault.encrypt(request.wifi_user_certificate)
+    if request.proxy_host:
+        qr_code.proxy_host, qr_code.proxy_port = request.proxy_host, request.proxy_port
+        qr_code.proxy_bypass = request.proxy_bypass or None
+    elif request.pac_url:
+        qr_code.pac_url = request.pac_url
 
 
 def _reserve_pending(qr_code: QrCode, count: int) -> None:

@@ -1,10 +1,12 @@
 """The QR-code wizard's choices as one object: which fields apply, and the request they make."""
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from portal.provisioning.qr_codes import UNLIMITED, QrCodeRequest
-from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType, UserType
+from portal.vocabulary import (EapMethod, EnrollmentOption, NetworkType, ProxyKind,
+                               SecurityType, UserType)
 
 # Each field applies only while all of its conditions hold. A condition is a property of
 # WizardState and, by the same name, a `[data-when~=name]` rule in static/css/portal.css, so the
@@ -19,8 +21,21 @@ SHOWN_WHEN: dict[str, tuple[str, ...]] = {
     "usage_count": ("auto",),
     "wifi_ssid": ("wifi",),
     "wifi_security": ("wifi",),
-    "wifi_password": ("wifi", "secured"),
+    "wifi_password": ("wifi", "secured", "no_tls"),
     "wifi_hidden": ("wifi",),
+    "wifi_eap_method": ("wifi", "eap"),
+    "wifi_phase2": ("wifi", "eap", "inner"),
+    "wifi_identity": ("wifi", "eap"),
+    "wifi_anonymous_identity": ("wifi", "eap", "inner"),
+    "wifi_domain": ("wifi", "eap"),
+    "wifi_ca_certificate": ("wifi", "eap"),
+    "wifi_user_certificate": ("wifi", "eap", "tls"),
+    "wifi_user_certificate_password": ("wifi", "eap", "tls"),
+    "proxy": ("wifi",),
+    "proxy_host": ("wifi", "manual_proxy"),
+    "proxy_port": ("wifi", "manual_proxy"),
+    "proxy_bypass": ("wifi", "manual_proxy"),
+    "pac_url": ("wifi", "pac"),
     "send_to_user": ("auto",),
     "alternative_email": ("alternative",),
     "define_otp": ("auto",),
@@ -28,7 +43,7 @@ SHOWN_WHEN: dict[str, tuple[str, ...]] = {
     "otp_validity": ("auto", "define_otp", "limited"),
 }
 CONDITIONS = ("auto", "ssp", "local", "ldap", "wifi", "mobile", "secured", "alternative",
-              "define_otp", "limited")
+              "define_otp", "limited", "eap", "inner", "tls", "no_tls", "manual_proxy", "pac")
 
 
 def _member(enum: type[StrEnum], value, default: StrEnum) -> StrEnum:
@@ -48,6 +63,8 @@ class WizardState:
     send_alternative: bool = False
     define_otp: bool = False
     otp_unlimited: bool = False
+    wifi_eap_method: EapMethod = EapMethod.PEAP
+    proxy: ProxyKind = ProxyKind.NONE
 
     @classmethod
     def from_values(cls, values: Mapping) -> "WizardState":
@@ -58,7 +75,10 @@ class WizardState:
                                          cls.wifi_security),
                    send_alternative=bool(values.get("send_alternative")),
                    define_otp=bool(values.get("define_otp")),
-                   otp_unlimited=bool(values.get("otp_unlimited")))
+                   otp_unlimited=bool(values.get("otp_unlimited")),
+                   wifi_eap_method=_member(EapMethod, values.get("wifi_eap_method"),
+                                           cls.wifi_eap_method),
+                   proxy=_member(ProxyKind, values.get("proxy"), cls.proxy))
 
     auto = property(lambda self: self.option == EnrollmentOption.AUTO)
     ssp = property(lambda self: self.option == EnrollmentOption.SSP)
@@ -69,6 +89,12 @@ class WizardState:
     secured = property(lambda self: self.wifi_security != SecurityType.NONE)
     alternative = property(lambda self: self.send_alternative)
     limited = property(lambda self: not self.otp_unlimited)
+    eap = property(lambda self: self.wifi_security == SecurityType.EAP)
+    inner = property(lambda self: self.wifi_eap_method in (EapMethod.PEAP, EapMethod.TTLS))
+    tls = property(lambda self: self.wifi_eap_method == EapMethod.TLS)
+    no_tls = property(lambda self: not (self.eap and self.tls))
+    manual_proxy = property(lambda self: self.proxy == ProxyKind.MANUAL)
+    pac = property(lambda self: self.proxy == ProxyKind.PAC)
 
     @staticmethod
     def when(name: str) -> str:
@@ -82,6 +108,28 @@ class WizardState:
     @property
     def needs_password(self) -> bool:
         return self.applies("wifi_password")
+
+
+# Sent by the live QR version only as a size (static/js/wizard.js): a GET's URL is logged.
+SIZED_ONLY = ("wifi_password", "ldap_password", "wifi_user_certificate_password",
+              "wifi_ca_certificate", "wifi_user_certificate")
+MAX_SIZED = 8192
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def sizing_request(values: Mapping, sizes: Mapping) -> QrCodeRequest:
+    """The request as typed so far, for sizing its QR code: each secret and certificate is a
+    placeholder of the size the browser reported (`<name>_bytes`), never its value."""
+    # Control characters are only bytes to count: no look-up (the user's) is ever sent a NUL.
+    values = {name: _CONTROL.sub("?", value) if isinstance(value, str) else value
+              for name, value in values.items()}
+    for name in SIZED_ONLY:
+        try:
+            size = min(max(int(sizes.get(f"{name}_bytes") or 0), 0), MAX_SIZED)
+        except ValueError:
+            size = 0
+        values[name] = "x" * size or None
+    return to_request(values)
 
 
 def _text(value) -> str | None:
@@ -103,4 +151,12 @@ def to_request(values: Mapping) -> QrCodeRequest:
         username=_text(given["username"]), ldap_user=_text(given["ldap_user"]),
         usage_count=given["usage_count"], send_to_user=bool(given["send_to_user"]),
         alternative_email=_text(given["alternative_email"]), otp_validity=validity,
-        name=_text(values.get("name")))
+        name=_text(values.get("name")), time_zone=_text(values.get("time_zone")),
+        wifi_eap_method=state.wifi_eap_method if state.applies("wifi_eap_method") else None,
+        wifi_phase2=_text(given["wifi_phase2"]), wifi_identity=_text(given["wifi_identity"]),
+        wifi_anonymous_identity=_text(given["wifi_anonymous_identity"]),
+        wifi_domain=_text(given["wifi_domain"]),
+        wifi_ca_certificate=_text(given["wifi_ca_certificate"]),
+        wifi_user_certificate=_text(given["wifi_user_certificate"]),
+        proxy_host=_text(given["proxy_host"]), proxy_port=given["proxy_port"],
+        proxy_bypass=_text(given["proxy_bypass"]), pac_url=_text(given["pac_url"]))

@@ -40,7 +40,7 @@ def simulate(path: str, *, serial, imei, manufacturer, model, api_level, usernam
              fail) -> Report:
     report = Report()
     try:
-        payload, report.problems = check_payload(read_qr(path))
+        payload, report.problems = check_payload(read_qr(path), api_level)
     except (ReadError, OSError) as exc:
         report.code, report.message = "unreadable", str(exc)
         return report

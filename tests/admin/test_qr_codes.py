@@ -93,7 +93,7 @@ def test_wifi_fields_show_only_for_wifi_and_mobile_data_explains_the_requirement
     html = wizard.get(NEW).get_data(as_text=True)
     for field in ("wifi_ssid", "wifi_security", "wifi_hidden"):
         assert _when(html, field) == ["wifi"], field
-    assert _when(html, "wifi_password") == ["wifi", "secured"]
+    assert _when(html, "wifi_password") == ["wifi", "secured", "no_tls"]
     note = re.search(r'<p [^>]*id="mobile-data-note"[^>]*>[^<]*', html).group(0)
     assert 'data-when="mobile"' in note and "SIM or eSIM" in note and "Android 13" in note
 

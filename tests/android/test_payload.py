@@ -258,7 +258,6 @@ EXTRA_LONG_QR_ID = "q" * 2400  # valid on its own; only the total size is wrong
         (settings(wifi_security_type="WPA2"), "security_type", "choose WPA for WPA/WPA2"),
         (settings(wifi_password="1234567"), "password", "8–63"),
         (settings(wifi_ssid="€" * 11), "ssid", "33 bytes"),
-        (settings(qr_id=EXTRA_LONG_QR_ID), "payload", "at most 2331 bytes"),
     ],
 )
 def test_settings_android_or_the_companion_would_refuse_name_the_field(changed, field, fragment):
@@ -281,7 +280,18 @@ def test_payload_of_exactly_the_qr_capacity_is_accepted_and_one_byte_more_is_not
     base = payload_bytes(encode_payload(build_payload(AUTO_WIFI)))
     fitting = settings(qr_id="q" * (len(AUTO_WIFI.qr_id) + MAX_PAYLOAD_BYTES - base))
     assert payload_bytes(encode_payload(build_payload(fitting))) == MAX_PAYLOAD_BYTES
-    assert set(validate_settings(settings(fitting, qr_id=fitting.qr_id + "q"))) == {"payload"}
+    errors = validate_settings(settings(fitting, qr_id=fitting.qr_id + "q"))
+    assert set(errors) == {"payload", "qr_id"}  # the whole, and the field that makes it dense
+    assert "at most 2331 bytes" in errors["payload"]
+    assert "2332 bytes" in errors["qr_id"] and "largest part" in errors["qr_id"]
+
+
+def test_a_payload_too_large_names_its_largest_field():
+    errors = validate_settings(settings(qr_id=EXTRA_LONG_QR_ID))
+    assert "at most 2331 bytes" in errors["payload"] and "largest part" in errors["qr_id"]
+    long_ssid_otp = settings(otp="o" * 64, companion=dataclasses.replace(
+        COMPANION, download_url="https://downloads.example.com/" + "d" * 2000 + ".apk"))
+    assert "largest part" in validate_settings(long_ssid_otp)["download_url"]
 
 
 def test_payload_error_reports_every_problem_at_once():

@@ -39,7 +39,7 @@ def test_networks_android_accepts_have_no_errors(ssid, security_type, password):
         ("Corp", "WPA2", "password123", "security_type", "choose WPA for WPA/WPA2"),
         ("Corp", "wpa", "password123", "security_type", "choose WPA for WPA/WPA2"),
         ("Corp", "wep", "abcde", "security_type", "not understood by Android"),
-        ("Corp", "EAP", "password123", "security_type", "not understood by Android"),
+        ("Corp", "WPA-EAP", "password123", "security_type", "not understood by Android"),
         ("Corp", "", "password123", "security_type", "Security Type is required"),
         ("Corp", None, "password123", "security_type", "Security Type is required"),
         ("Corp", "WPA", "1234567", "password", "8–63 characters long, not 7"),
@@ -100,8 +100,8 @@ def test_messages_are_sentences_naming_the_field_as_the_admin_sees_it():
         assert message.endswith(".")
 
 
-def test_security_types_are_exactly_the_three_android_reads():
-    assert SECURITY_TYPES == ("WPA", "WEP", "NONE")
+def test_security_types_are_exactly_the_four_android_reads():
+    assert SECURITY_TYPES == ("WPA", "WEP", "EAP", "NONE")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from tests.security.test_routes import PUBLIC_ADMIN_ENDPOINTS
 # Administrators: the Admin settings pages, licenses, administrators, users, the audit log.
 HELPDESK_ENDPOINTS = {
     "admin.home", "admin.devices", "admin.pending", "admin.license_figures",
-    "admin.new_qr_code", "admin.search_directory_users", "admin.create_qr_code",
+    "admin.new_qr_code", "admin.qr_code_version", "admin.search_directory_users",
+    "admin.create_qr_code",
     "admin.search_users", "admin.qr_code", "admin.qr_code_image", "admin.print_qr_code",
     "admin.view_qr_code_otp", "admin.confirm_revoke_qr_code", "admin.revoke_qr_code",
     "admin.confirm_resend_message", "admin.resend_message", "admin.logout",
