@@ -5,6 +5,7 @@ combinations Android refuses get their message beside the field and save nothing
 import io
 import itertools
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -177,6 +178,21 @@ def test_the_review_page_says_which_field_makes_a_dense_code_dense(wizard, db):
     assert qr.qr_version > 25
     html = wizard.get(f"/admin/qr-codes/{qr.public_id}").get_data(as_text=True)
     assert "hard to scan" in html and '<span id="qr-densest">the client certificate</span>' in html
+
+
+def test_the_review_page_lists_the_options_it_was_made_with(wizard, db):
+    assert post(wizard, form(wizard, "auto", "peap", "manual", "Europe/Zurich")).status_code == 303
+    html = wizard.get(f"/admin/qr-codes/{newest(db).public_id}").get_data(as_text=True)
+
+    eap = re.search(r'<dd id="qr-eap">(.*?)</dd>', html).group(1)
+    assert "PEAP / MSCHAPV2" in eap and "alice@corp.example" in eap and "CA certificate" in eap
+    assert "eap-pass" not in html
+    assert re.search(r'<dd id="qr-proxy">proxy.corp.example:3128 \(not for '
+                     r'localhost,\*.corp.example\)</dd>', html)
+    assert '<dd id="qr-time-zone">Europe/Zurich</dd>' in html
+    plain = post(wizard, form(wizard, "auto", "wpa")) and newest(db)
+    html = wizard.get(f"/admin/qr-codes/{plain.public_id}").get_data(as_text=True)
+    assert 'id="qr-eap"' not in html and 'id="qr-proxy"' not in html
 
 
 def test_the_wizard_shows_each_options_android_version(wizard):
