@@ -54,12 +54,7 @@ def deliver(config: SmtpConfig, recipient: str, message: bytes, envelope_from: s
     called after each step that succeeded (the console's test shows them).
     """
     report = report or (lambda step, detail: None)
-    try:
-        smtp = _connect(config, report)
-    except DeliveryError as error:
-        raise _scrubbed(error, config) from None
-    try:
-        _secure_and_sign_in(smtp, config, report)
+    with _signed_in(config, report) as smtp:
         with _step("sender", config):
             _expect(smtp.mail(envelope_from), "sender", (250,), permanent=False)
         report("sender", f"{envelope_from} accepted")
@@ -73,10 +68,6 @@ def deliver(config: SmtpConfig, recipient: str, message: bytes, envelope_from: s
         answer = _reply(code, reply)
         report("data", f"accepted ({answer})")
         return answer
-    except DeliveryError as error:
-        raise _scrubbed(error, config) from None
-    finally:
-        _quit(smtp)
 
 
 def probe(config: SmtpConfig, report: Report | None = None) -> None:
@@ -84,13 +75,21 @@ def probe(config: SmtpConfig, report: Report | None = None) -> None:
 
     Raises DeliveryError (password scrubbed); `report` is called after each step that worked.
     """
-    report = report or (lambda step, detail: None)
+    with _signed_in(config, report or (lambda step, detail: None)):
+        pass
+
+
+@contextmanager
+def _signed_in(config: SmtpConfig, report: Report):
+    """A connection secured and signed in as the settings say, quit on leaving; every
+    DeliveryError raised inside comes out with the password scrubbed."""
     try:
         smtp = _connect(config, report)
     except DeliveryError as error:
         raise _scrubbed(error, config) from None
     try:
         _secure_and_sign_in(smtp, config, report)
+        yield smtp
     except DeliveryError as error:
         raise _scrubbed(error, config) from None
     finally:
