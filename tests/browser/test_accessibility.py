@@ -28,6 +28,7 @@ NOT_PAGES = {
     "admin.export_audit_log": "a CSV download",
     "admin.search_users": "the wizard's user suggestions, a fragment swapped into the wizard",
     "admin.qr_code_payload": "a JSON download (Export on the review page, which is audited)",
+    "admin.qr_code_version": "the wizard's live QR version, a fragment swapped into the wizard",
 }
 # Pages only someone without a console session sees (audited in their own context).
 ANONYMOUS_PAGES = {"admin.login", "admin.sign_in_code"}
