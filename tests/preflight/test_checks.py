@@ -1,4 +1,5 @@
 """Each preflight check against real servers on this machine: what it finds and its status."""
+import threading
 import time
 from datetime import timedelta
 
@@ -31,15 +32,16 @@ def run(check):
 
 # Quick start
 
-def test_quick_start_values_fail_and_no_download_is_tried(app, db):
+def test_quick_start_values_fail_and_no_download_is_tried(app, db, monkeypatch):
     seed_example_companion()
     inputs = preflight.gather()
-    started = time.monotonic()
+    fetched = []
+    monkeypatch.setattr(preflight, "_fetch", lambda url, *args, **kwargs: fetched.append(url))
     quick, apk = preflight.check_quick_start(inputs), preflight.check_companion_apk(inputs)
     assert quick.status == Status.FAILURE and "example values" in quick.found
     assert "Admin → Companion" in quick.fix
     assert apk.status == Status.FAILURE and "quick start's example" in apk.found
-    assert time.monotonic() - started < 0.5  # nothing fetched from downloads.example.com
+    assert fetched == []  # nothing fetched from downloads.example.com
 
 
 def test_own_companion_values_pass_the_quick_start_check(app, db):
@@ -111,12 +113,14 @@ def test_a_public_url_nobody_listens_on_fails(app, db):
 
 
 def test_a_silent_server_fails_within_the_timeout(app, db, silent_server, monkeypatch):
+    preflight_default_timeout = preflight.TIMEOUT
     monkeypatch.setattr(preflight, "TIMEOUT", 0.5)
     app.config["PORTAL_PUBLIC_URL"] = silent_server
     started = time.monotonic()
     check = run(preflight.check_public_url_answers)
     assert check.status == Status.FAILURE and "no answer" in check.found
-    assert time.monotonic() - started < 2
+    # Not a timing contract (a loaded machine may be slow): only far from the default timeout.
+    assert time.monotonic() - started < preflight_default_timeout - 1
 
 
 # The download URL (the APK's content: test_apk.py)
@@ -276,17 +280,29 @@ def test_google_approval_is_a_reminder_naming_the_package(app, db):
 # The whole run
 
 def test_run_all_runs_the_checks_at_once(app, db, silent_server, monkeypatch):
-    """Two checks that each wait for the timeout finish in about one timeout, not two."""
+    """Two checks that each wait for the timeout wait at the same time, not one after the
+    other (counted, not timed: a loaded machine must not decide it)."""
     monkeypatch.setattr(preflight, "TIMEOUT", 1.0)
+    fetch, lock = preflight._fetch, threading.Lock()
+    waiting = {"now": 0, "most": 0}
+
+    def counted(*args, **kwargs):
+        with lock:
+            waiting["now"] += 1
+            waiting["most"] = max(waiting["most"], waiting["now"])
+        try:
+            return fetch(*args, **kwargs)
+        finally:
+            with lock:
+                waiting["now"] -= 1
+    monkeypatch.setattr(preflight, "_fetch", counted)
     app.config["PORTAL_PUBLIC_URL"] = silent_server
     companion(silent_server + "/companion.apk")
-    started = time.monotonic()
     checks = preflight.run_all()
-    elapsed = time.monotonic() - started
     assert [c.name for c in checks][:4] == ["Public URL", "Public URL answers", "Download URL",
                                             "Companion APK"]
     assert checks[1].status == checks[3].status == Status.FAILURE
-    assert elapsed < 1.9, elapsed
+    assert waiting["most"] == 2  # /healthz and the APK download, both waiting on the server
 
 
 def test_run_and_save_keeps_the_run_audits_it_and_prunes_old_runs(app, db, monkeypatch):
