@@ -2,6 +2,7 @@
 (android-qr.md §2, §4, §6): the time zone and the Wi-Fi proxy. Each rule lives here once, so
 the wizard, network profiles, bulk rows and the Admin API all refuse the same values."""
 import re
+import unicodedata
 import zoneinfo
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -92,13 +93,28 @@ def _bypass_error(bypass: str) -> str | None:
 
 
 def _pac_url_error(url: str) -> str | None:
-    if len(url) > MAX_PAC_URL_LENGTH or any(char.isspace() or ord(char) < 32 for char in url):
-        return "PAC URL must be one http:// or https:// address without spaces."
+    """One http(s) address of the proxy script, read as the download URL is (payload.py)."""
+    if len(url) > MAX_PAC_URL_LENGTH:
+        return f"PAC URL must have at most {MAX_PAC_URL_LENGTH} characters."
+    problem = url_problem(url, ("http", "https"))
+    return f"PAC URL must be an http:// or https:// address of the proxy script{problem}." \
+        if problem else None
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """A parenthesised reason the URL is unusable, or None (the download URL, the server URL
+    and the PAC URL are read alike)."""
+    if not url:
+        return " (it is empty)"
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        return " (it contains spaces or other invisible characters)"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError for a malformed port
     except ValueError:
-        return "PAC URL is not a valid address."
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return "PAC URL must be an http:// or https:// address of the proxy script (.pac)."
+        return " (it is not a valid address)"
+    if parts.scheme.lower() not in schemes:
+        return f' (it starts with "{parts.scheme or url}")'
+    if not parts.hostname:
+        return " (the host name is missing)"
     return None

@@ -6,9 +6,8 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from portal.android.options import proxy_errors, time_zone_error
+from portal.android.options import proxy_errors, time_zone_error, url_problem
 from portal.android.wifi import EapSettings, validate_wifi
 from portal.errors import DomainError
 from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType
@@ -307,7 +306,7 @@ def _component_name_error(name: str) -> str | None:
 
 
 def _download_url_error(url: str) -> str | None:
-    problem = _url_problem(url, schemes=("https",))
+    problem = url_problem(url, schemes=("https",))
     if problem:
         return (
             "Download URL must be an https:// address of the Companion APK with a host "
@@ -317,29 +316,11 @@ def _download_url_error(url: str) -> str | None:
 
 
 def _server_url_error(url: str) -> str | None:
-    problem = _url_problem(url, schemes=("https", "http"))
+    problem = url_problem(url, schemes=("https", "http"))
     if not problem and ("?" in url or "#" in url):
         problem = " (remove the ?query or #fragment)"
     if problem:
         return f"Server URL must be the portal's http:// or https:// base address{problem}."
-    return None
-
-
-def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
-    """Return a parenthesised reason the URL is unusable, or None."""
-    if not url:
-        return " (it is empty)"
-    if any(char.isspace() for char in url) or _has_control(url):
-        return " (it contains spaces or other invisible characters)"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError for a malformed port
-    except ValueError:
-        return " (it is not a valid address)"
-    if parts.scheme.lower() not in schemes:
-        return f' (it starts with "{parts.scheme or url}")'
-    if not parts.hostname:
-        return " (the host name is missing)"
     return None
 
 
