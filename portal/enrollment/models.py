@@ -120,6 +120,14 @@ class QrCode(db.Model):
     # NULL: not known (a payload migration 0013 could not decrypt), never shown stale.
     companion_component: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     companion_checksum: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    # The network profile the QR code was made from and its version then (the payload is a
+    # copy): a newer profile version marks the QR code as made from an older one.
+    network_profile_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("network_profiles.id", ondelete="SET NULL"), index=True)
+    network_profile_version: so.Mapped[int | None]
+    # The bulk batch it belongs to (Devices → Pending → Bulk provisioning).
+    batch_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("batches.id"), index=True)
 
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("admin_users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -129,6 +137,8 @@ class QrCode(db.Model):
     user: so.Mapped["PortalUser | None"] = so.relationship(foreign_keys=[user_id])  # noqa: F821
     created_by: so.Mapped["AdminUser | None"] = so.relationship(  # noqa: F821
         foreign_keys=[created_by_id])
+    network_profile: so.Mapped["NetworkProfile | None"] = so.relationship()  # noqa: F821
+    batch: so.Mapped["Batch | None"] = so.relationship(back_populates="qr_codes")
 
     @property
     def is_revoked(self) -> bool:
@@ -147,6 +157,36 @@ class QrCode(db.Model):
 
     def __repr__(self) -> str:
         return f"<QrCode {self.public_id} {self.option}>"
+
+
+class Batch(db.Model):
+    """A bulk batch: QR codes created together from one CSV (or the Admin API's rows), in one
+    transaction. While its rows are prepared, `state` and `done` tell the progress."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        sa.CheckConstraint("state IN ('preparing', 'created', 'failed')", name="state_known"),
+        sa.CheckConstraint("done >= 0 AND done <= row_count", name="done_range"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    public_id: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name: so.Mapped[str | None] = so.mapped_column(sa.String(255))   # e.g. the file's name
+    state: so.Mapped[str] = so.mapped_column(sa.String(10), default="preparing")
+    row_count: so.Mapped[int] = so.mapped_column(default=0)
+    done: so.Mapped[int] = so.mapped_column(default=0)
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    network_profile_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("network_profiles.id", ondelete="SET NULL"))
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("admin_users.id"))
+    created_by_name: so.Mapped[str | None] = so.mapped_column(sa.String(150))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    qr_codes: so.Mapped[list[QrCode]] = so.relationship(back_populates="batch")
+
+    def __repr__(self) -> str:
+        return f"<Batch {self.public_id} {self.state}>"
 
 
 class Device(db.Model):

@@ -24,7 +24,7 @@ from portal.enrollment.pending import expire_due
 from portal.errors import WHOLE, DomainError
 from portal.licensing import seats
 from portal.mail.outbox import queue_for_qr_code
-from portal.settings import companion, localizations, otp_policy
+from portal.settings import companion, localizations, network_profiles, otp_policy
 from portal.vocabulary import AdminRole, EnrollmentOption, NetworkType, PendingState, SecurityType
 
 MAX_USAGE_COUNT = 10_000
@@ -81,6 +81,8 @@ class QrCodeRequest:
     proxy_port: int | None = None
     proxy_bypass: str | None = None
     pac_url: str | None = None
+    # A saved network profile (its id): its network settings replace the ones above.
+    network_profile_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     expire_due()
     request = _with_user(request, record=True)
     errors = validate_request(request, server_url=server_url, created_by=created_by)
+    request, profile = _with_profile(request)
     if errors:
         raise ProvisioningError(errors)
     companion_config, now, policy = companion.current(), utcnow(), otp_policy.current()
@@ -118,6 +121,8 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
         setattr(qr_code, column, value)
     _apply_network(qr_code, request)
     qr_code.time_zone = request.time_zone or None
+    if profile is not None:
+        qr_code.network_profile_id, qr_code.network_profile_version = profile.id, profile.version
     if otp is not None:
         qr_code.user_id, qr_code.usage_count = request.user.id, request.usage_count
         qr_code.otp_enc, qr_code.otp_hash = vault.encrypt(otp), otps.keyed_hash(otp)
@@ -141,7 +146,10 @@ def validate_request(request: QrCodeRequest, *, server_url: str,
     be saved. Writes nothing. An Unlimited OTP only an Administrator (or the operator) may
     define."""
     request = _with_user(request, record=False)
+    request, profile = _with_profile(request)
     errors = _request_errors(request)
+    if request.network_profile_id is not None and profile is None:
+        errors["network_profile"] = "Choose one of the saved network profiles."
     if (request.option == EnrollmentOption.AUTO and request.otp_validity == UNLIMITED
             and created_by is not None and created_by.role != AdminRole.ADMINISTRATOR):
         errors["otp_validity"] = UNLIMITED_FOR_ADMINISTRATORS
@@ -165,6 +173,7 @@ def density(request: QrCodeRequest, *, server_url: str) -> Density | None:
     if companion_config is None:
         return None
     request = _with_user(request, record=False)
+    request, _ = _with_profile(request)
     auto = request.option == EnrollmentOption.AUTO
     placeholder_otp = "x" * len(otps.for_qr_code()) if auto else None
     settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url)
@@ -193,6 +202,23 @@ def _with_user(request: QrCodeRequest, *, record: bool) -> QrCodeRequest:
     else:
         return request
     return dataclasses.replace(request, user=user)
+
+
+def _with_profile(request: QrCodeRequest):
+    """The request with its network profile's settings in place of its own network fields
+    (Wi-Fi options the profile does not hold, such as EAP and proxy, cleared), and the profile;
+    (request, None) without one or when it is unknown."""
+    if request.network_profile_id is None:
+        return request, None
+    profile = network_profiles.get(request.network_profile_id)
+    if profile is None:
+        return request, None
+    cleared = {name: None for name in ("wifi_eap_method", "wifi_phase2", "wifi_identity",
+                                       "wifi_anonymous_identity", "wifi_domain",
+                                       "wifi_ca_certificate", "wifi_user_certificate",
+                                       "proxy_host", "proxy_port", "proxy_bypass", "pac_url")}
+    return dataclasses.replace(request, **cleared,
+                               **network_profiles.request_values(profile)), profile
 
 
 def _unrecorded(token: str) -> PortalUser | None:

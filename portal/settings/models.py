@@ -109,3 +109,33 @@ class SignInSettings(db.Model):
 
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
                                                        onupdate=utcnow)
+
+
+class NetworkProfile(db.Model):
+    """A named, reusable network (Admin → Network profiles): Wi-Fi or mobile data. A QR code
+    made from it copies the values into its frozen payload and remembers the profile's version,
+    so an edited profile changes no QR code, yet each QR code can say it is from an older one."""
+
+    __tablename__ = "network_profiles"
+    __table_args__ = (
+        sa.CheckConstraint("network IN ('wifi', 'mobile')", name="network_known"),
+        sa.CheckConstraint(
+            "(network = 'wifi' AND wifi_ssid IS NOT NULL AND wifi_security IN ('WPA', 'WEP', "
+            "'NONE')) OR (network = 'mobile' AND wifi_ssid IS NULL AND wifi_security IS NULL "
+            "AND wifi_password_enc IS NULL)", name="network_settings"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    # Compared without regard to case: the unique index is on lower(name) (migration 0017).
+    name_key: so.Mapped[str] = so.mapped_column(sa.String(100), unique=True)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+    network: so.Mapped[str] = so.mapped_column(sa.String(6))
+    wifi_ssid: so.Mapped[str | None] = so.mapped_column(sa.String(128))
+    wifi_security: so.Mapped[str | None] = so.mapped_column(sa.String(4))
+    wifi_password_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    wifi_hidden: so.Mapped[bool] = so.mapped_column(default=False)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_by: so.Mapped[str | None] = so.mapped_column(sa.String(150))
