@@ -7,11 +7,6 @@ threads with short timeouts, so a run takes a few seconds. Only run_and_save() w
 import ipaddress
 import json
 import logging
-import socket
-import ssl
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -30,6 +25,7 @@ from portal.directory import azure, ldap
 from portal.enrollment.models import ZeroTouchEntry
 from portal.mail import server as mail_server
 from portal.mail.smtp import STEP_NAMES, DeliveryError, probe
+from portal.outbound import FetchError, fetch
 from portal.settings import companion, sign_in
 
 log = logging.getLogger(__name__)
@@ -151,7 +147,7 @@ def _host_problem(host: str) -> tuple[Status, str] | None:
 def check_public_url_answers(inputs: Inputs) -> Check:
     name, url = "Public URL answers", inputs.public_url + "/healthz"
     try:
-        answer = _fetch(url, inputs.ca_file, limit=4096, seconds=TIMEOUT)
+        answer = fetch(url, inputs.ca_file, limit=4096, seconds=TIMEOUT, timeout=TIMEOUT)
     except FetchError as error:
         return Check(name, Status.FAILURE, f"{url}: {error.message}", error.fix)
     if answer.status == 503:
@@ -206,8 +202,8 @@ def check_companion_apk(inputs: Inputs) -> Check:
         return Check(name, Status.FAILURE, f"{config.download_url} is not https: not "
                      "downloaded.", "Serve the APK over https.")
     try:
-        answer = _fetch(config.download_url, inputs.ca_file, limit=MAX_APK_BYTES,
-                        seconds=DOWNLOAD_SECONDS)
+        answer = fetch(config.download_url, inputs.ca_file, limit=MAX_APK_BYTES,
+                       seconds=DOWNLOAD_SECONDS, timeout=TIMEOUT)
     except FetchError as error:
         return Check(name, Status.FAILURE, f"{config.download_url}: {error.message}", error.fix)
     if answer.status != 200:
@@ -252,83 +248,6 @@ def _component(value: str) -> str:
     package, _, receiver = value.strip().partition("/")
     return f"{package}/{package}{receiver}" if receiver.startswith(".") else value.strip()
 
-
-# The fetching itself (https checks): the system's CAs, plus TRUSTED_CA_FILE when set
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    reason: str
-    final_url: str
-    body: bytes
-
-
-class FetchError(Exception):
-    def __init__(self, message: str, fix: str):
-        super().__init__(message)
-        self.message, self.fix = message, fix
-
-
-def _fetch(url: str, ca_file: str | None, *, limit: int, seconds: float) -> Answer:
-    """GET url (redirects followed) and read at most `limit` bytes within `seconds`."""
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-    request = urllib.request.Request(url, headers={"User-Agent": "portal-preflight"})
-    started = time.monotonic()
-    try:
-        try:
-            response = opener.open(request, timeout=TIMEOUT)
-        except urllib.error.HTTPError as error:  # 4xx/5xx: an answer all the same
-            return Answer(error.code, error.reason or "", error.url or url, error.read(limit))
-        with response:
-            if urlsplit(response.url).scheme != "https" and urlsplit(url).scheme == "https":
-                raise FetchError(f"redirected to {response.url}, which is not https",
-                                 "Make the server redirect to https only.")
-            body = _read(response, limit, started + seconds)
-            return Answer(response.status, response.reason or "", response.url, body)
-    except FetchError:
-        raise
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise _fetch_error(getattr(error, "reason", error), url) from None
-
-
-def _read(response, limit: int, deadline: float) -> bytes:
-    chunks, size = [], 0
-    while chunk := response.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise FetchError(f"more than {limit:,} bytes", "Check that the URL serves the APK.")
-        if time.monotonic() > deadline:
-            raise FetchError(f"the download did not finish within {DOWNLOAD_SECONDS:g} s",
-                             "Serve the APK from a faster server.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _fetch_error(reason, url: str) -> FetchError:
-    host = urlsplit(url).netloc
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return FetchError(f"its certificate is not trusted ({reason.verify_message}); a phone "
-                          "refuses it too", "Use a certificate from a public CA and serve the "
-                          "whole chain (leaf and intermediates).")
-    if isinstance(reason, ssl.SSLError):
-        return FetchError(f"the TLS handshake failed ({reason.reason or reason})",
-                          "Check the server's https configuration.")
-    if isinstance(reason, socket.gaierror):
-        return FetchError(f"the host name {urlsplit(url).hostname} cannot be resolved here",
-                          "Check the host name and its DNS record.")
-    if isinstance(reason, ConnectionRefusedError):
-        return FetchError(f"connection refused by {host}: nothing listens there",
-                          "Start the server, or correct the host and port.")
-    if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
-        return FetchError(f"no answer from {host} within {TIMEOUT:g} s",
-                          "Check the server and any firewall between it and the internet.")
-    return FetchError(f"cannot be fetched ({reason})", "Check the address and the server.")
-
-
-# Quick start, mail, directories, Zero-Touch, Google's approval
 
 def check_quick_start(inputs: Inputs) -> Check:
     name = "Quick-start values"

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 from flask import current_app
 
+from portal import outbound
 from portal.android.apk import ApkError, ApkFacts, read_apk
 from portal.android.payload import CompanionConfig, validate_companion
 from portal.audit.log import record
@@ -139,53 +139,19 @@ def _fetch_url_error(url: str) -> str | None:
 
 def _download(url: str) -> bytes:
     try:
-        with _follow(url) as response:
-            if response.status_code != 200:
-                raise CompanionError({"download_url": f"The download URL answered HTTP "
-                                                      f"{response.status_code}, not the APK."})
-            return _bounded(response)
-    except requests.exceptions.SSLError:
-        message = ("The download URL's certificate is not trusted (or is not for this host "
-                   "name): Android will refuse it too.")
-    except requests.exceptions.Timeout:
-        message = f"The download URL did not answer within {APK_FETCH_TIMEOUT} seconds."
-    except requests.exceptions.RequestException as error:
-        message = f"The download URL cannot be reached ({type(error).__name__})."
-    raise CompanionError({"download_url": message})
-
-
-def _follow(url: str, hops: int = 5):
-    """GET url, following redirects only to https:// addresses (not one plain request)."""
-    verify = current_app.config.get("TRUSTED_CA_FILE") or True
-    for _ in range(hops):
-        response = requests.get(url, stream=True, timeout=APK_FETCH_TIMEOUT, verify=verify,
-                                allow_redirects=False,
+        answer = outbound.fetch(url, current_app.config.get("TRUSTED_CA_FILE"),
+                                limit=APK_MAX_BYTES, seconds=APK_FETCH_DEADLINE,
+                                timeout=APK_FETCH_TIMEOUT,
                                 headers={"Accept": "application/vnd.android.package-archive"})
-        if not response.is_redirect:
-            return response
-        url = requests.compat.urljoin(url, response.headers["Location"])
-        response.close()
-        if _fetch_url_error(url):
-            raise CompanionError({"download_url": f"The download URL redirects to {url[:200]}, "
-                                                  "which is not https://; Android needs https."})
-    raise CompanionError({"download_url": "The download URL redirects too many times."})
-
-
-def _bounded(response) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > APK_MAX_BYTES:
-        raise CompanionError({"download_url": apk_too_large_message()})
-    data = bytearray()
-    deadline = time.monotonic() + APK_FETCH_DEADLINE
-    for chunk in response.iter_content(64 * 1024):
-        data += chunk
-        if len(data) > APK_MAX_BYTES:
-            raise CompanionError({"download_url": apk_too_large_message()})
-        if time.monotonic() > deadline:
-            raise CompanionError({"download_url": f"The download took longer than "
-                                                  f"{APK_FETCH_DEADLINE} seconds; a phone's "
-                                                  "download would likely fail too."})
-    return bytes(data)
+    except outbound.TooLarge:
+        raise CompanionError({"download_url": apk_too_large_message()}) from None
+    except outbound.FetchError as error:
+        raise CompanionError({"download_url": f"The download URL: {error.message}. "
+                                              f"{error.fix}"}) from None
+    if answer.status != 200:
+        raise CompanionError({"download_url": f"The download URL answered HTTP "
+                                              f"{answer.status}, not the APK."})
+    return answer.body
 
 
 def apk_too_large_message() -> str:

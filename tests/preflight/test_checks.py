@@ -36,7 +36,7 @@ def test_quick_start_values_fail_and_no_download_is_tried(app, db, monkeypatch):
     seed_example_companion()
     inputs = preflight.gather()
     fetched = []
-    monkeypatch.setattr(preflight, "_fetch", lambda url, *args, **kwargs: fetched.append(url))
+    monkeypatch.setattr(preflight, "fetch", lambda url, *args, **kwargs: fetched.append(url))
     quick, apk = preflight.check_quick_start(inputs), preflight.check_companion_apk(inputs)
     assert quick.status == Status.FAILURE and "example values" in quick.found
     assert "Admin → Companion" in quick.fix
@@ -283,7 +283,7 @@ def test_run_all_runs_the_checks_at_once(app, db, silent_server, monkeypatch):
     """Two checks that each wait for the timeout wait at the same time, not one after the
     other (counted, not timed: a loaded machine must not decide it)."""
     monkeypatch.setattr(preflight, "TIMEOUT", 1.0)
-    fetch, lock = preflight._fetch, threading.Lock()
+    fetch, lock = preflight.fetch, threading.Lock()
     waiting = {"now": 0, "most": 0}
 
     def counted(*args, **kwargs):
@@ -295,7 +295,7 @@ def test_run_all_runs_the_checks_at_once(app, db, silent_server, monkeypatch):
         finally:
             with lock:
                 waiting["now"] -= 1
-    monkeypatch.setattr(preflight, "_fetch", counted)
+    monkeypatch.setattr(preflight, "fetch", counted)
     app.config["PORTAL_PUBLIC_URL"] = silent_server
     companion(silent_server + "/companion.apk")
     checks = preflight.run_all()

@@ -142,7 +142,7 @@ def test_fetch_reads_the_apk_from_an_https_url(db, apks, trusted):
 @pytest.mark.parametrize("name, expected", [
     ("missing.apk", "answered HTTP 404"),
     ("notes.apk", "This file is not an APK."),
-    ("to-http", "redirects to http://127.0.0.1:"),
+    ("to-http", "redirected to http://127.0.0.1:"),
 ])
 def test_fetch_failures_are_explained_beside_the_download_url(db, trusted, name, expected):
     with pytest.raises(CompanionError) as error:
