@@ -110,9 +110,9 @@ def test_every_kind_of_broken_row_is_named_and_nothing_is_saved(db, profile, use
             "=HYPERLINK(\"x\");1;;;\n"         # 9 formula
             "pupil6;1;xx-unknown;;\n"          # 10 unknown localization (and unknown user)
             ).encode()
-    rows = bulk.parse_csv(data)
+    rows, admin = bulk.parse_csv(data), make_admin()
     before = saved(db), count(db, StagedBatch), count(db, AuditEvent)
-    result = preview(rows, profile, make_admin())
+    result = preview(rows, profile, admin)
     found = {(problem.row, problem.column) for problem in result.problems}
     messages = "\n".join(str(problem) for problem in result.problems)
     assert (3, "username") in found and "Unknown user 'nobody'" in messages
