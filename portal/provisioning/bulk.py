@@ -12,7 +12,9 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +32,7 @@ from portal.enrollment.models import Batch, PendingEnrollment, QrCode
 from portal.enrollment.pending import AlreadyRevoked, expire_due, revoke_qr_code
 from portal.errors import WHOLE, DomainError
 from portal.licensing import seats
+from portal.mail.models import OutboxMessage
 from portal.provisioning.models import StagedBatch
 from portal.provisioning.qr_codes import (MAX_USAGE_COUNT, UNLIMITED, Preparation, QrCodeRequest,
                                           add_qr_code, pending_rows, prepare_qr_code, resolve,
@@ -50,6 +53,7 @@ _YES, _NO = ("yes", "true", "1", "y"), ("no", "false", "0", "n", "")
 _COLUMN_OF = {"username": "username", "ldap_user": "username", "usage_count": "usage_count",
               "lang": "localization", "alternative_email": "alternative_address",
               "send_to_user": "send_to_user"}
+logger = logging.getLogger(__name__)
 _BATCH_FIELDS = {"network_profile": "network_profile", "otp_validity": "otp_validity",
                  "companion": WHOLE}
 
@@ -355,6 +359,11 @@ def stage(preview: Preview, *, name: str | None, network_profile_id, otp_validit
     """Keep a clean preview's rows for Confirm (no QR code, no license yet). Commits."""
     if not preview.ok:
         raise BulkError(preview.problems or [Problem(0, "", "There are no rows.")])
+    # An admin's earlier previews that were never confirmed are dropped: one at a time.
+    db.session.execute(sa.delete(StagedBatch).where(
+        StagedBatch.batch_id.is_(None),
+        StagedBatch.created_by_id == (created_by.id if created_by else None)
+        if created_by else StagedBatch.created_by_id.is_(None)))
     staged = StagedBatch(
         public_id=secrets.token_urlsafe(12), name=(name or "")[:255] or None,
         network_profile_id=int(network_profile_id),
@@ -576,3 +585,52 @@ def revoke_batch(batch: Batch, *, revoked_by: AdminUser | None) -> tuple[int, in
            qr_codes=revoked, released=released)
     db.session.commit()
     return revoked, released
+
+
+def totals(batch: Batch) -> dict[str, int]:
+    """The batch's QR codes (all, active, revoked) and their pending enrollments (waiting, used)."""
+    qr_codes = db.session.execute(sa.select(
+        sa.func.count(), sa.func.count(QrCode.revoked_at))
+        .where(QrCode.batch_id == batch.id)).one()
+    state = PendingEnrollment.current_state_at(utcnow())
+    pending = dict(db.session.execute(
+        sa.select(state, sa.func.count()).select_from(PendingEnrollment)
+        .join(QrCode, QrCode.id == PendingEnrollment.qr_code_id)
+        .where(QrCode.batch_id == batch.id).group_by(state)).all())
+    return {"qr_codes": qr_codes[0], "revoked": qr_codes[1],
+            "active": qr_codes[0] - qr_codes[1], "pending": pending.get("pending", 0),
+            "used": pending.get("used", 0)}
+
+
+def mail_statuses(qr_code_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{qr_code_id: {outbox status: messages}} for these QR codes (one query)."""
+    found: dict[int, dict[str, int]] = {}
+    if not qr_code_ids:
+        return found
+    for qr_code_id, status, number in db.session.execute(
+            sa.select(OutboxMessage.qr_code_id, OutboxMessage.status, sa.func.count())
+            .where(OutboxMessage.qr_code_id.in_(qr_code_ids))
+            .group_by(OutboxMessage.qr_code_id, OutboxMessage.status)):
+        found.setdefault(qr_code_id, {})[status] = number
+    return found
+
+
+def run_in_background(app, batch_id: int, server_url: str) -> threading.Thread:
+    """run_batch in a thread of this process (the request answers at once; the page polls the
+    batch's progress). A worker that dies leaves the batch preparing: after STALE_AFTER without
+    progress the page calls it interrupted and offers to run it again."""
+    def work():
+        with app.app_context():
+            try:
+                run_batch(batch_id, server_url=server_url)
+            except Exception:  # noqa: BLE001 — the batch says it failed; the log has why
+                logger.exception("bulk batch %s failed", batch_id)
+                db.session.rollback()
+                batch = db.session.get(Batch, batch_id)
+                if batch is not None and batch.state == "preparing":
+                    _fail(batch, "An unexpected error stopped the batch; nothing was saved.")
+            finally:
+                db.session.remove()
+    thread = threading.Thread(target=work, name=f"bulk-batch-{batch_id}", daemon=True)
+    thread.start()
+    return thread
