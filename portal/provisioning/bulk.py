@@ -428,17 +428,22 @@ def run_batch(batch_id: int, *, server_url: str,
     if staged is None:
         return _fail(batch, "Its rows are gone; upload the file again.")
     created_by = db.session.get(AdminUser, batch.created_by_id) if batch.created_by_id else None
-    otp_validity = _validity(staged.otp_validity)
+    profile_id, otp_validity = staged.network_profile_id, _validity(staged.otp_validity)
     rows, shared = staged_rows(staged), Preparation.current()
+    _keep(created_by, shared.companion_config, shared.policy)
     prepared, problems = [], []
     for index, row in enumerate(rows, start=1):
-        request = request_for(row, staged.network_profile_id, otp_validity)
+        request = request_for(row, profile_id, otp_validity)
         errors = validate_request(request, server_url=server_url, created_by=created_by)
         errors.pop("usage_count", None) if _only_license_shortage(errors, row) else None
         if errors:
             problems.append(f"row {row.row}: " + " ".join(errors.values()))
         else:
             resolved, profile = resolve(request)
+            _keep(resolved.user, profile)
+            # The reads end here: SQLite's BEGIN IMMEDIATE takes the one write lock for every
+            # transaction, so none stays open while the QR code is prepared (the slow part).
+            db.session.rollback()
             prepared.append((request, prepare_qr_code(resolved, profile, created_by=created_by,
                                                       server_url=server_url, shared=shared)))
         if index % PROGRESS_EVERY == 0 or index == len(rows):
@@ -448,6 +453,14 @@ def run_batch(batch_id: int, *, server_url: str,
     if problems:
         return _fail(batch, "Rows changed since the preview: " + "; ".join(problems[:5]))
     return _insert(batch, staged, prepared, created_by)
+
+
+def _keep(*objects) -> None:
+    """Detach these loaded objects from the session, so that ending a transaction does not
+    expire them (reading an expired attribute would open a transaction again)."""
+    for thing in objects:
+        if sa.inspect(thing, raiseerr=False) is not None and thing in db.session:
+            db.session.expunge(thing)
 
 
 def _only_license_shortage(errors: dict, row: Row) -> bool:
