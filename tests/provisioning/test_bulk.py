@@ -266,3 +266,45 @@ def test_an_interrupted_batch_can_run_again(db, profile, users):
     assert bulk.display_state(batch) == "interrupted"
     assert bulk.restart(batch)
     assert bulk.run_batch(batch.id, server_url=URL).state == "created"
+
+
+# Directory users: looked up with the Administrative LDAP credentials typed on the form
+
+@pytest.fixture
+def directory(db, ldap_server):
+    from portal.settings import sign_in
+    from portal.settings.models import SignInSettings
+    from tests.selfservice.conftest import ldap_values
+    row = SignInSettings(id=1, **ldap_values(ldap_server.config("ldaps")))
+    row.ldap_enabled = False
+    db.session.add(row)
+    db.session.commit()
+    return sign_in.current().ldap
+
+
+def test_a_directory_user_is_found_with_the_typed_credentials_and_recorded_on_insert(
+        db, profile, directory, ldap_server):
+    from portal.accounts.models import PortalUser
+    set_total(5)
+    rows = [{"username": "alice", "usage_count": "2"}]
+    without = preview(rows, profile)
+    assert "Administrative LDAP credentials" in str(without.problems[0])
+    typed = bulk.Directory(directory, ldap_server.admin_dn, ldap_server.admin_password)
+    found = bulk.preview_rows(rows, network_profile_id=profile.id, otp_validity=None,
+                              created_by=None, server_url=URL, directory=typed)
+    assert found.ok and found.rows[0].ldap_user
+    assert ldap_server.admin_password not in str(bulk._staged_values(found.rows[0]))
+    assert count(db, PortalUser, PortalUser.source == "ldap") == 0  # a preview writes nothing
+    staged = bulk.stage(found, name=None, network_profile_id=profile.id, otp_validity=None,
+                        created_by=None)
+    assert ldap_server.admin_password not in staged.rows_json
+    batch = bulk.run_batch(bulk.start_batch(staged, created_by=None).id, server_url=URL)
+    assert batch.state == "created", batch.error
+    qr = db.session.scalar(bulk.batch_qr_codes(batch))
+    assert qr.user.username == "alice" and qr.user.source == "ldap"
+    assert figures().reserved == 2
+    wrong = bulk.Directory(directory, ldap_server.admin_dn, "wrong password")
+    refused = bulk.preview_rows([{"username": "alice"}], network_profile_id=profile.id,
+                                otp_validity=None, created_by=None, server_url=URL,
+                                directory=wrong)
+    assert any(problem.column == "ldap_bind" for problem in refused.problems)
