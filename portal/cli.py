@@ -3,6 +3,7 @@
 Each command prints one clear line and exits non-zero on bad input, with nothing half-written:
 the domain functions validate everything before they write, and own their transaction.
 """
+import sys
 from functools import wraps
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(companion_sim_command)
     app.cli.add_command(outbox)
     app.cli.add_command(preflight_command)
+    app.cli.add_command(bulk_provision_command)
     from portal.demo_data import demo_data_command
     app.cli.add_command(demo_data_command)
 
@@ -320,3 +322,77 @@ def preflight_command():
     click.echo(f"{run.failures} failures, {run.warnings} warnings.")
     if any(check.status == Status.FAILURE for check in run.checks):
         raise SystemExit(1)
+
+
+def _otp_validity(text: str | None):
+    if text is None:
+        return None
+    if text.strip().lower() == "unlimited":
+        return "unlimited"
+    if not text.strip().isdigit() or len(text.strip()) > 6:
+        _fail(f"--otp-validity '{text}': give a number of hours (1 to 87,600) or 'unlimited'.")
+    return int(text)
+
+
+@click.command("bulk-provision")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--profile", "profile_name", required=True,
+              help="The network profile of every QR code (Admin → Network profiles).")
+@click.option("--otp-validity", default=None, metavar="HOURS|unlimited",
+              help="The OTP validity of the whole batch; default: the OTP policy's.")
+@click.option("--created-by", default=None, metavar="ADMIN",
+              help="The admin the batch is made for (their role's rules apply); "
+                   "default: the operator.")
+@_database_errors
+def bulk_provision_command(file: Path, profile_name, otp_validity, created_by):
+    """Create a batch of Automatic Provisioning QR codes from FILE (the CSV of Devices →
+    Pending → Bulk provisioning): every row checked first; on any bad row nothing is saved."""
+    from flask import current_app
+
+    from portal.accounts.models import AdminUser
+    from portal.database import db
+    from portal.provisioning import bulk
+    from portal.settings import network_profiles
+    try:
+        if file.stat().st_size > bulk.MAX_BYTES:  # refused before it is read
+            _fail(f"{file}: larger than {bulk.MAX_BYTES // 2**20} MB; split it.")
+        data = file.read_bytes()
+    except FileNotFoundError:
+        _fail(f"{file}: no such file.")
+    except OSError as exc:
+        _fail(f"{file}: cannot be read ({exc.strerror or type(exc).__name__}).")
+    profile = network_profiles.find(profile_name)
+    if profile is None:
+        _fail(f"--profile '{profile_name}': no network profile has this name.")
+    admin = None
+    if created_by is not None:
+        admin = db.session.scalar(sa.select(AdminUser).where(AdminUser.username == created_by))
+        if admin is None:
+            _fail(f"--created-by '{created_by}': no admin has this name.")
+    options = {"network_profile_id": profile.id, "otp_validity": _otp_validity(otp_validity),
+               "created_by": admin, "server_url": current_app.config["PORTAL_PUBLIC_URL"]}
+    try:
+        rows = bulk.parse_csv(data)
+        preview = bulk.preview_rows(rows, **options)
+        if not preview.ok:
+            raise bulk.BulkError(preview.problems)
+    except bulk.BulkError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        _fail(f"{file}: {len(exc.problems):,} problem{'s' if len(exc.problems) != 1 else ''}; "
+              "nothing was saved.")
+    staged = bulk.stage(preview, name=file.name, network_profile_id=profile.id,
+                        otp_validity=options["otp_validity"], created_by=admin)
+    batch = bulk.start_batch(staged, created_by=admin)
+    with click.progressbar(length=batch.row_count, label="Preparing QR codes",
+                           file=sys.stderr) as bar:
+        shown = [0]
+
+        def advance(done, _total):
+            bar.update(done - shown[0])
+            shown[0] = done
+        batch = bulk.run_batch(batch.id, server_url=options["server_url"], progress=advance)
+    if batch.state != "created":
+        _fail(f"Batch {batch.public_id} failed: {batch.error}")
+    click.echo(f"Created batch {batch.public_id}: {batch.row_count:,} QR code"
+               f"{'s' if batch.row_count != 1 else ''}, {preview.total:,} licenses reserved.")

@@ -25,7 +25,7 @@ class Section:
 
 # "users" is the wizard's user search (admin.search_users, /admin/users/search); Admin → Users
 # lives under /admin/people.
-DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users"), (
+DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users", "batches"), (
     Page("admin.pending", "Pending"),
     Page("admin.devices", "Devices"),
 ))

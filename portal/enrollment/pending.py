@@ -76,10 +76,11 @@ def current_figures(now: datetime | None = None) -> seats.Figures:
     return seats.figures(released)
 
 
-def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
+def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True) -> int:
     """Revoke a QR from now on; its unused pending enrollments end and free their licenses.
 
-    Returns how many pending enrollments ended; raises AlreadyRevoked.
+    Returns how many pending enrollments ended; raises AlreadyRevoked (nothing changed).
+    commit=False: in the caller's transaction (a batch revokes all its QR codes in one).
     """
     now = utcnow()
     marked = db.session.execute(
@@ -87,13 +88,15 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
         .values(revoked_at=now, revoked_by_id=revoked_by.id if revoked_by else None)
         .execution_options(synchronize_session=False))
     if marked.rowcount != 1:
-        db.session.rollback()
+        if commit:
+            db.session.rollback()
         raise AlreadyRevoked("This QR code was already revoked.")
     ended = _end_pending(PendingEnrollment.qr_code_id == qr_code.id, PendingState.REVOKED, now)
     record("qr_code.revoke", actor_type="admin" if revoked_by else "operator",
            actor=revoked_by.username if revoked_by else "operator", target=qr_code.public_id,
            released=ended)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     db.session.refresh(qr_code)
     return ended
 

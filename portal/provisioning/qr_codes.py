@@ -15,7 +15,7 @@ from portal.accounts.users import find_local_user
 from portal.android.payload import (PayloadSettings, build_payload, densest_field,
                                     draft_payload, encode_payload, payload_bytes,
                                     validate_settings)
-from portal.android.qr import qr_version, version_for_size
+from portal.android.qr import version_for_size
 from portal.android.wifi import EapSettings
 from portal.audit.log import record
 from portal.database import db, utcnow
@@ -107,7 +107,33 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     request, profile = _with_profile(request)
     if errors:
         raise ProvisioningError(errors)
-    companion_config, now, policy = companion.current(), utcnow(), otp_policy.current()
+    qr_code = prepare_qr_code(request, profile, created_by=created_by, server_url=server_url)
+    if request.option == EnrollmentOption.AUTO and not seats.reserve(request.usage_count):
+        _refuse_reservation(request.usage_count)
+    add_qr_code(qr_code, request, created_by=created_by)
+    db.session.commit()
+    return qr_code
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What every QR code of one transaction shares: read once (a bulk batch prepares many)."""
+    companion_config: object
+    policy: object
+    now: object
+
+    @classmethod
+    def current(cls) -> "Preparation":
+        return cls(companion.current(), otp_policy.current(), utcnow())
+
+
+def prepare_qr_code(request: QrCodeRequest, profile, *, created_by: AdminUser | None,
+                    server_url: str, shared: Preparation | None = None) -> QrCode:
+    """The QR code of a validated request (its profile already applied by _with_profile), not
+    yet in the session: payload, encryption, OTP and QR version (the slow part). Writes
+    nothing; add_qr_code puts it in the caller's transaction."""
+    shared = shared or Preparation.current()
+    companion_config, now, policy = shared.companion_config, shared.now, shared.policy
     auto = request.option == EnrollmentOption.AUTO
     otp = otps.for_qr_code() if auto else None
     qr_code = QrCode(public_id=secrets.token_urlsafe(9), option=request.option, lang=request.lang,
@@ -116,7 +142,10 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
                      alternative_email=request.alternative_email or None)
     settings = _settings(request, qr_code.public_id, otp, companion_config, server_url)
     text = encode_payload(build_payload(settings))
-    qr_code.payload_enc, qr_code.qr_version = vault.encrypt(text), qr_version(text)
+    # From the capacity table: the drawn symbol's version (tests/android/test_qr.py checks they
+    # agree) without drawing it, which took most of a bulk batch's time.
+    qr_code.payload_enc = vault.encrypt(text)
+    qr_code.qr_version = version_for_size(payload_bytes(text))
     for column, value in QrCode.companion_values(companion_config).items():
         setattr(qr_code, column, value)
     _apply_network(qr_code, request)
@@ -124,20 +153,36 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     if profile is not None:
         qr_code.network_profile_id, qr_code.network_profile_version = profile.id, profile.version
     if otp is not None:
-        qr_code.user_id, qr_code.usage_count = request.user.id, request.usage_count
+        qr_code.usage_count = request.usage_count
         qr_code.otp_enc, qr_code.otp_hash = vault.encrypt(otp), otps.keyed_hash(otp)
         qr_code.otp_expires_at = otps.expires_at(_validity_hours(request, policy), now)
+    return qr_code
+
+
+def add_qr_code(qr_code: QrCode, request: QrCodeRequest, *, created_by: AdminUser | None,
+                pending: bool = True, **audit) -> None:
+    """Put a prepared QR code in the caller's transaction (no commit): the QR, its pending
+    enrollments (their licenses must be reserved already, with seats.reserve), its mail in
+    the outbox and its audit entry. pending=False: the caller inserts the pending enrollments
+    itself (pending_rows), all at once."""
+    if request.user is not None and request.option == EnrollmentOption.AUTO:
+        qr_code.user_id = request.user.id
     db.session.add(qr_code)
     db.session.flush()
-    if auto:
-        _reserve_pending(qr_code, request.usage_count)
+    if pending and request.option == EnrollmentOption.AUTO:
+        db.session.execute(sa.insert(PendingEnrollment), pending_rows(qr_code))
     queue_for_qr_code(qr_code, request.user)
     record("qr_code.create", actor_type="admin" if created_by else "operator",
            actor=created_by.username if created_by else "operator", target=qr_code.public_id,
            option=request.option, usage_count=request.usage_count, network=request.network,
-           lang=request.lang, name=request.name or None)
-    db.session.commit()
-    return qr_code
+           lang=request.lang, name=request.name or None, **audit)
+
+
+def pending_rows(qr_code: QrCode) -> list[dict]:
+    """The rows of an automatic QR code's pending enrollments, one per use, for one insert."""
+    return [{"qr_code_id": qr_code.id, "state": PendingState.PENDING,
+             "expires_at": qr_code.otp_expires_at, "created_at": qr_code.created_at}
+            for _ in range(qr_code.usage_count or 0)]
 
 
 def validate_request(request: QrCodeRequest, *, server_url: str,
@@ -363,17 +408,12 @@ def _apply_network(qr_code: QrCode, request: QrCodeRequest) -> None:
         qr_code.pac_url = request.pac_url
 
 
-def _reserve_pending(qr_code: QrCode, count: int) -> None:
+def _refuse_reservation(count: int):
     # The conditional UPDATE is the real guard: two admins saving at once cannot both take
     # the last licenses, whatever the check above saw a moment ago.
-    if not seats.reserve(count):
-        remaining = seats.figures().remaining
-        db.session.rollback()
-        raise ProvisioningError({"usage_count": _too_few_licenses(count, remaining)})
-    db.session.execute(sa.insert(PendingEnrollment), [
-        {"qr_code_id": qr_code.id, "state": PendingState.PENDING,
-         "expires_at": qr_code.otp_expires_at, "created_at": qr_code.created_at}
-        for _ in range(count)])
+    remaining = seats.figures().remaining
+    db.session.rollback()
+    raise ProvisioningError({"usage_count": _too_few_licenses(count, remaining)})
 
 
 def view_otp(qr_code: QrCode, *, viewed_by: AdminUser) -> str:
@@ -384,3 +424,13 @@ def view_otp(qr_code: QrCode, *, viewed_by: AdminUser) -> str:
            target=qr_code.public_id)
     db.session.commit()
     return vault.decrypt(qr_code.otp_enc)
+
+
+def resolve(request: QrCodeRequest, *, record: bool = False):
+    """The request with its user and its network profile's settings in place, and the profile
+    (None without one): what prepare_qr_code takes. record: record a picked directory user
+    (added to the session, not committed)."""
+    if record and request.user is None and request.ldap_user \
+            and request.option == EnrollmentOption.AUTO:
+        request = dataclasses.replace(request, user=record_picked_user(request.ldap_user))
+    return _with_profile(_with_user(request, record=False))

@@ -81,10 +81,29 @@ def known_objects(make_admin, make_qr_code) -> dict:
     pending = db.session.scalar(sa.select(PendingEnrollment.id)
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     device = _enrolled_device(qr)
-    return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
+    batch, staged = _batch_and_preview(make_admin)
+    return {"batch_id": batch, "staged_id": staged,"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
             "device_id": device}
+
+
+def _batch_and_preview(make_admin) -> tuple[str, str]:
+    """A created bulk batch of one QR code, and a preview waiting for Confirm."""
+    from portal.accounts.users import add_local_user
+    from portal.provisioning import bulk
+    from portal.settings import network_profiles
+
+    profile = network_profiles.save(network_profiles.ProfileValues(
+        name="Known profile", network="mobile"), actor="setup")
+    add_local_user("batch-pupil", "batch-pupil@example.com", "user-password-1")
+    options = {"network_profile_id": profile.id, "otp_validity": None, "created_by": None,
+               "server_url": "https://portal.test"}
+    batch = bulk.create_batch([{"username": "batch-pupil"}], name="Known batch", **options)
+    preview = bulk.preview_rows([{"username": "batch-pupil"}], **options)
+    staged = bulk.stage(preview, name=None, network_profile_id=profile.id, otp_validity=None,
+                        created_by=make_admin(username="bulk-admin"))
+    return batch.public_id, staged.public_id
 
 
 def _enrolled_device(qr) -> str:

@@ -29,6 +29,10 @@ HELPDESK_ENDPOINTS = {
     "admin.confirm_regenerate_qr_code", "admin.regenerate_qr_code",
     "admin.qr_code_payload", "admin.confirm_qr_code_payload_with_secrets",
     "admin.download_qr_code_payload_with_secrets",
+    # Bulk provisioning: many QR codes at once (as the wizard makes one), and its batches.
+    "admin.bulk_provisioning", "admin.bulk_template", "admin.preview_bulk", "admin.confirm_bulk",
+    "admin.batches", "admin.batch", "admin.batch_progress", "admin.restart_batch",
+    "admin.confirm_revoke_batch", "admin.revoke_batch",
 }
 
 
