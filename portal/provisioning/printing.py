@@ -41,7 +41,7 @@ _COMPLEX = re.compile(r"[\u0590-\u0dff\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
 class PrintingError(ValueError):
-    """Nothing to print (every QR code of the batch is revoked), or fonts missing."""
+    """Nothing to print: no QR code, or every one is revoked."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,14 @@ def print_sheets(qr_codes: Iterable[QrCode]) -> Sheets:
     pages = [_page_texts(qr) for qr in printable]
     pdf = _document(needs_fallback=any(_beyond_main_font(page.all_text()) for page in pages),
                     needs_shaping=any(_COMPLEX.search(page.all_text()) for page in pages))
+    left_out = len(codes) - len(printable)
+    pdf.set_subject(f"{len(pages)} of {len(codes)} QR codes"
+                    + (f"; {left_out} revoked, left out" if left_out else ""))
     for page in pages:
         _draw_page(pdf, page)
     buffer = io.BytesIO()
     pdf.output(buffer)
-    return Sheets(buffer.getvalue(), len(pages), len(codes) - len(printable))
+    return Sheets(buffer.getvalue(), len(pages), left_out)
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def _document(*, needs_fallback: bool, needs_shaping: bool) -> FPDF:
 
 def _require(path: Path) -> None:
     if not path.is_file():
-        raise PrintingError(f"The font {path} is missing: install fonts-dejavu-core and "
+        raise FileNotFoundError(f"The font {path} is missing: install fonts-dejavu-core and "
                             "fonts-droid-fallback (./dev does).")
 
 

@@ -29,6 +29,8 @@ NOT_PAGES = {
     "admin.search_users": "the wizard's user suggestions, a fragment swapped into the wizard",
     "admin.qr_code_payload": "a JSON download (Export on the review page, which is audited)",
     "admin.qr_code_version": "the wizard's live QR version, a fragment swapped into the wizard",
+    "admin.print_qr_code_pdf": "a PDF download (Download PDF on the review page, which is audited)",
+    "admin.print_batch": "a PDF download (Print batch on the batch page)",
 }
 # Pages only someone without a console session sees (audited in their own context).
 ANONYMOUS_PAGES = {"admin.login", "admin.sign_in_code"}

@@ -81,10 +81,26 @@ def known_objects(make_admin, make_qr_code) -> dict:
     pending = db.session.scalar(sa.select(PendingEnrollment.id)
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     device = _enrolled_device(qr)
-    return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
+    batch = _batch_of(qr)
+    return {"public_id": qr.public_id, "batch_id": batch, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
             "device_id": device}
+
+
+def _batch_of(qr) -> str:
+    """The public id of a bulk batch that holds the QR code."""
+    import secrets
+
+    from portal.database import db
+    from portal.enrollment.models import Batch
+    batch = Batch(public_id=secrets.token_urlsafe(12), name="known.csv", state="created",
+                  row_count=1, done=1)
+    db.session.add(batch)
+    db.session.flush()
+    qr.batch_id = batch.id
+    db.session.commit()
+    return batch.public_id
 
 
 def _enrolled_device(qr) -> str:

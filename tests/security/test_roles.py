@@ -29,6 +29,8 @@ HELPDESK_ENDPOINTS = {
     "admin.confirm_regenerate_qr_code", "admin.regenerate_qr_code",
     "admin.qr_code_payload", "admin.confirm_qr_code_payload_with_secrets",
     "admin.download_qr_code_payload_with_secrets",
+    # The printable sheets as PDF, like the printable sheet: one QR code's, a batch's.
+    "admin.print_qr_code_pdf", "admin.print_batch",
 }
 
 
