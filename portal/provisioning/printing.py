@@ -64,12 +64,16 @@ def print_sheets(qr_codes: Iterable[QrCode]) -> Sheets:
         raise PrintingError("There is nothing to print: every QR code is revoked."
                             if codes else "There is nothing to print: no QR code.")
     pages = [_page_texts(qr) for qr in printable]
-    pdf = _document(needs_fallback=any(_beyond_main_font(page.all_text()) for page in pages),
-                    needs_shaping=any(_COMPLEX.search(page.all_text()) for page in pages))
+    fallback = [_beyond_main_font(page.all_text()) for page in pages]
+    pdf = _document(needs_fallback=any(fallback))
     left_out = len(codes) - len(printable)
     pdf.set_subject(f"{len(pages)} of {len(codes)} QR codes"
                     + (f"; {left_out} revoked, left out" if left_out else ""))
-    for page in pages:
+    for page, needs_fallback in zip(pages, fallback):
+        # Looking up the fallback font and the shaping engine are slow: only on the pages whose
+        # texts need them (CJK; the joined and right-to-left scripts).
+        pdf.set_fallback_fonts(["fallback"] if needs_fallback else [], exact_match=False)
+        pdf.set_text_shaping(bool(_COMPLEX.search(page.all_text())))
         _draw_page(pdf, page)
     buffer = io.BytesIO()
     pdf.output(buffer)
@@ -148,7 +152,7 @@ def _person(display_name: str | None, username: str) -> str:
     return username
 
 
-def _document(*, needs_fallback: bool, needs_shaping: bool) -> FPDF:
+def _document(*, needs_fallback: bool) -> FPDF:
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(False)  # one page per QR code, always
     pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
@@ -160,9 +164,6 @@ def _document(*, needs_fallback: bool, needs_shaping: bool) -> FPDF:
     if needs_fallback:  # Droid Sans Fallback is 4 MB: read only when a page needs it
         _require(FALLBACK_FONT)
         pdf.add_font("fallback", "", str(FALLBACK_FONT))
-        pdf.set_fallback_fonts(["fallback"], exact_match=False)
-    if needs_shaping:  # the shaping engine is slower: only for the scripts that need it
-        pdf.set_text_shaping(True)
     return pdf
 
 
@@ -232,21 +233,31 @@ def _segments(markup: str) -> list[tuple[bool, str]]:
 
 def _draw_qr(pdf: FPDF, payload: str, left: float, top: float) -> None:
     """The modules as black rectangles (one per run of dark modules in a row) on white: the
-    quiet zone is the white around them, QR_SIZE_MM wide in all."""
+    quiet zone is the white around them, QR_SIZE_MM wide in all.
+
+    The thousands of rectangles of a dense code go into the page as one filled path, written
+    as fpdf2's rect() writes each ("x y w h re", in points from the bottom left): through rect()
+    they would cost more than all the rest of the page."""
     rows = qr_images.modules(payload)
     pitch = QR_SIZE_MM / len(rows)
     pdf.set_fill_color(255)
     pdf.rect(left, top, QR_SIZE_MM, QR_SIZE_MM, style="F")
     pdf.set_fill_color(0)
+    k, height = pdf.k, pdf.h
+    # A hair taller than a module, so no anti-aliased seam shows between rows.
+    module_height = -(pitch + 0.01) * k
+    operators = []
     for y, row in enumerate(rows):
-        x = 0
-        while x < len(row):
+        top_of_row = (height - (top + y * pitch)) * k
+        x, width = 0, len(row)
+        while x < width:
             if not row[x]:
                 x += 1
                 continue
             start = x
-            while x < len(row) and row[x]:
+            while x < width and row[x]:
                 x += 1
-            # A hair taller than a module, so no anti-aliased seam shows between rows.
-            pdf.rect(left + start * pitch, top + y * pitch, (x - start) * pitch, pitch + 0.01,
-                     style="F")
+            operators.append(f"{(left + start * pitch) * k:.3f} {top_of_row:.3f} "
+                             f"{(x - start) * pitch * k:.3f} {module_height:.3f} re")
+    operators.append("f")
+    pdf._out("\n".join(operators))  # pylint: disable=protected-access
