@@ -58,6 +58,7 @@ def sheets_pdf(qr_codes: Iterable[QrCode]) -> bytes:
 
 
 def print_sheets(qr_codes: Iterable[QrCode]) -> Sheets:
+    """sheets_pdf with its count: pages printed and revoked QR codes left out."""
     codes = list(qr_codes)
     printable = [qr for qr in codes if not qr.is_revoked]
     if not printable:

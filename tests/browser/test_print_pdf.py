@@ -35,7 +35,8 @@ def test_download_pdf_from_the_qr_codes_page(browser, server, app, artifacts, tm
         link = page.get_by_role("link", name="Download PDF")
         expect(link).to_be_visible()
         page.locator(".qr-image").screenshot(path=artifacts / f"download-pdf-{width}.png")
-        with page.expect_download() as download:
+        # Drawing the PDF reads its fonts first: on a loaded machine that takes seconds.
+        with page.expect_download(timeout=60_000) as download:
             link.click()
         assert download.value.suggested_filename == f"qr-code-{public_id}.pdf"
         pdf = open(download.value.path(), "rb").read()

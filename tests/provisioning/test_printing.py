@@ -106,3 +106,20 @@ def test_ten_qr_codes_make_ten_pages_that_all_decode(make_qr_code, make_user, tm
     assert len(images) == 10
     assert [printed_qr(image, qr.qr_version).text for qr, image in zip(codes, images)] == \
         [qr.payload_text() for qr in codes]
+
+
+def test_the_measure_sees_a_mark_in_the_quiet_zone_and_the_size():
+    """tests/support/pdf.printed_qr on an image of known size: 10 pixels a module, 300 dpi."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from portal.android.qr import qr_version, render_png
+    text = "https://portal.test/quiet-zone"
+    image = Image.open(io.BytesIO(render_png(text, box_size=10))).convert("L")
+    clean = printed_qr(image, qr_version(text))
+    modules = 17 + 4 * qr_version(text) + 8
+    assert clean.text == text and clean.quiet_zone_white
+    assert clean.size_mm == pytest.approx(modules * 10 / 300 * 25.4, abs=0.1)
+    ImageDraw.Draw(image).rectangle((18, 60, 22, 64), fill=0)  # 2 modules left of the symbol
+    assert not printed_qr(image, qr_version(text)).quiet_zone_white
