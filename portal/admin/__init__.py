@@ -16,3 +16,4 @@ from portal.admin import mail, navigation, qr_codes, sign_in_settings  # noqa: E
 from portal.admin import errors, ssp_settings, two_step, zero_touch  # noqa: E402,F401
 from portal.admin import account, administrators, licenses, preflight, users  # noqa: E402,F401
 from portal.admin import bulk  # noqa: E402,F401  (after zero_touch: its 413 handler defers there)
+from portal.admin import printing  # noqa: E402,F401

@@ -47,6 +47,12 @@ def render_png(text: str, box_size: int = 8) -> bytes:
     return buffer.getvalue()
 
 
+def modules(text: str) -> list[list[bool]]:
+    """The code's modules row by row (True: dark), with its 4-module quiet zone: for drawing
+    it at a printed size (portal.provisioning.printing). Raises ValueError like qr_version."""
+    return _symbol(text).get_matrix()
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def render_svg(text: str) -> bytes:
     """Return an SVG of the code as one <path>, sized in mm with a viewBox so it prints to scale."""

@@ -31,6 +31,8 @@ NOT_PAGES = {
     "admin.qr_code_version": "the wizard's live QR version, a fragment swapped into the wizard",
     "admin.bulk_template": "a CSV download (the bulk provisioning template)",
     "admin.batch_progress": "a batch's progress, a fragment the batch page polls",
+    "admin.print_qr_code_pdf": "a PDF download (Download PDF on a QR code's page)",
+    "admin.print_batch": "a PDF download (Print batch on the batch page)",
 }
 # Pages only someone without a console session sees (audited in their own context).
 ANONYMOUS_PAGES = {"admin.login", "admin.sign_in_code"}

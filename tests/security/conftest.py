@@ -82,7 +82,8 @@ def known_objects(make_admin, make_qr_code) -> dict:
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     device = _enrolled_device(qr)
     batch, staged = _batch_and_preview(make_admin)
-    return {"batch_id": batch, "staged_id": staged,"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
+    return {"batch_id": batch, "staged_id": staged, "public_id": qr.public_id, "tag": "fr-CA",
+            "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
             "device_id": device}

@@ -33,6 +33,8 @@ HELPDESK_ENDPOINTS = {
     "admin.bulk_provisioning", "admin.bulk_template", "admin.preview_bulk", "admin.confirm_bulk",
     "admin.batches", "admin.batch", "admin.batch_progress", "admin.restart_batch",
     "admin.confirm_revoke_batch", "admin.revoke_batch",
+    # The printable sheets as PDF, like the printable sheet: one QR code's, a batch's.
+    "admin.print_qr_code_pdf", "admin.print_batch",
 }
 
 
