@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import WIZARD_ADMIN, WIZARD_USER_PASSWORD, WizardServer
 from tests.browser.conftest import signed_in_context, wizard_app
 from tests.support.live import serving
+from tests.support.pdf import page_texts
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +37,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(params=[1280, 360], ids=["1280px", "360px"])
 def admin_page(request, browser, server):
-    context, page = signed_in_context(browser, server, width=request.param, timeout=15000)
+    context, page = signed_in_context(browser, server, width=request.param, timeout=15000,
+                                      accept_downloads=True)
     log = []
     page.on("console", lambda message: log.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: log.append(f"pageerror: {error}"))
@@ -54,7 +56,8 @@ def _upload(page, name: str, text: str) -> None:
     page.get_by_role("button", name="Preview").click()
 
 
-def test_upload_preview_confirm_progress_batch_and_revoke(admin_page, server, artifacts):
+def test_upload_preview_confirm_progress_batch_and_revoke(admin_page, server, artifacts,
+                                                          tmp_path):
     page, width = admin_page, admin_page.width
     page.get_by_role("link", name="Bulk provisioning").click()
     expect(page.get_by_role("heading", name="Bulk provisioning", exact=True)).to_be_visible()
@@ -89,6 +92,15 @@ def test_upload_preview_confirm_progress_batch_and_revoke(admin_page, server, ar
     assert server.scalar("SELECT count(*) FROM outbox_messages m JOIN qr_codes q "
                          "ON q.id = m.qr_code_id JOIN batches b ON b.id = q.batch_id "
                          "WHERE b.name = ?", name) == ROWS // 2
+
+    # Print batch: one PDF, a page per QR code with its pupil's name (each page decoded back
+    # to its payload in tests/provisioning/test_printing.py).
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("link", name="Print batch").click()
+    texts = page_texts(open(download.value.path(), "rb").read(), tmp_path)
+    assert len(texts) == ROWS
+    assert sorted(re.search(r"For (pupil\d{3})", text).group(1) for text in texts) == [
+        f"pupil{index:03}" for index in range(ROWS)]
 
     page.get_by_role("link", name="Revoke batch").click()
     expect(page.get_by_role("heading", name=f"Revoke batch {name}?")).to_be_visible()
