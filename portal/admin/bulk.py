@@ -15,6 +15,7 @@ from portal.admin.zero_touch import request_too_large
 from portal.enrollment.pending import current_figures
 from portal.provisioning import bulk
 from portal.provisioning.listing import qr_code_rows
+from portal.provisioning.printing import print_parts
 from portal.provisioning.qr_codes import UNLIMITED, UNLIMITED_FOR_ADMINISTRATORS
 from portal.settings import network_profiles
 from portal.settings import sign_in as sign_in_settings
@@ -208,11 +209,12 @@ def batch(batch_id):
     batch = _load(batch_id)
     page = paginate(bulk.batch_qr_codes(batch), request.args, PAGE_SIZE)
     rows = qr_code_rows(page.items)
+    totals = bulk.totals(batch)
     return render(T + "batch.html", T + "_batch_qr_codes.html", batch=batch, page=page,
                   rows=rows, mail=bulk.mail_statuses([qr.id for qr in page.items]),
-                  totals=bulk.totals(batch), state=bulk.display_state(batch),
+                  totals=totals, state=bulk.display_state(batch),
                   profile=network_profiles.get(batch.network_profile_id),
-                  form=EmptyForm())
+                  form=EmptyForm(), print_parts=print_parts(totals["active"]))
 
 
 @bp.get("/batches/<batch_id>/progress")

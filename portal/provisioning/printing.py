@@ -51,6 +51,24 @@ class Sheets:
     left_out: int  # revoked QR codes, not printed
 
 
+# A batch prints in parts of at most this many pages: one part is a few seconds of one core
+# (about 60 pages a second, docs/benchmarks.md), well within a web worker's timeout, where a
+# 2,000-page PDF at once would not be.
+PART_PAGES = 250
+
+
+def print_parts(active: int) -> list[tuple[int, int, int]]:
+    """(part, first, last) for a batch of `active` printable QR codes (1-based, inclusive);
+    one part when they fit in PART_PAGES."""
+    return [(index // PART_PAGES + 1, index + 1, min(index + PART_PAGES, active))
+            for index in range(0, active, PART_PAGES)]
+
+
+def in_part(items: list, part: int) -> list:
+    """The items that part `part` (1-based) of print_parts prints."""
+    return items[(part - 1) * PART_PAGES:part * PART_PAGES]
+
+
 def sheets_pdf(qr_codes: Iterable[QrCode]) -> bytes:
     """One A4 page per QR code, in the given order; revoked QR codes are left out (see
     print_sheets for how many). Raises PrintingError when none is left to print."""

@@ -135,3 +135,27 @@ def test_helpdesk_prints_as_it_prints_the_sheet_and_a_visitor_must_sign_in(
         assert helpdesk_client.get(url).status_code == 200, url
         response = client.get(url)
         assert response.status_code == 302 and "/admin/login" in response.location, url
+
+
+def test_a_large_batch_prints_in_parts_offered_on_its_page(admin_client, db, pupils, tmp_path,
+                                                           monkeypatch):
+    from portal.provisioning import printing
+    monkeypatch.setattr(printing, "PART_PAGES", 2)
+    codes = pupils(5)
+    batch = make_batch(db, codes)
+    revoke_qr_code(codes[0], revoked_by=None)  # 4 to print: parts of 2 and 2
+
+    page = admin_client.get(f"/admin/batches/{batch.public_id}").get_data(as_text=True)
+    assert "Print batch in parts:" in page
+    assert f"/admin/batches/{batch.public_id}/print.pdf?part=2" in page
+    assert "?part=3" not in page and 'Print batch, part 2: QR codes 3 to 4' in page
+
+    second = admin_client.get(f"/admin/batches/{batch.public_id}/print.pdf?part=2")
+    assert second.headers["Content-Disposition"] == (
+        f'attachment; filename="qr-codes-batch-{batch.public_id}-part-2-of-2-'
+        '4-of-5-revoked-left-out.pdf"')
+    texts = page_texts(second.data, tmp_path)
+    assert len(texts) == 2 and "Pupil Nr 3" in texts[0] and "Pupil Nr 4" in texts[1]
+    for part in ("0", "3", "-1", "x", "99999999999999999999", ""):
+        assert admin_client.get(
+            f"/admin/batches/{batch.public_id}/print.pdf?part={part}").status_code == 404
