@@ -1,6 +1,9 @@
 """The SQLAlchemy binding: naming conventions, UTC timestamps, SQLite pragmas."""
+import functools
 import sqlite3
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -21,6 +24,38 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+_READS: ContextVar[dict | None] = ContextVar("portal_repeated_reads", default=None)
+
+
+@contextmanager
+def repeated_reads():
+    """Within this block, each @read_once function answers the same arguments from its first
+    answer instead of asking the database again: for work that checks hundreds of rows against
+    the same settings (a bulk batch's preview), where reading the Companion, the OTP policy, a
+    localization or the license figures once per row would be most of the time. Only for
+    reads whose answer may be a moment old: what must be exact is guarded again where it is
+    written (the license reservation's conditional UPDATE)."""
+    token = _READS.set({})
+    try:
+        yield
+    finally:
+        _READS.reset(token)
+
+
+def read_once(function):
+    """Mark a read that repeated_reads() may answer from memory (hashable arguments only)."""
+    @functools.wraps(function)
+    def wrapper(*args):
+        memo = _READS.get()
+        if memo is None:
+            return function(*args)
+        key = (function, args)
+        if key not in memo:
+            memo[key] = function(*args)
+        return memo[key]
+    return wrapper
 
 
 def utcnow() -> datetime:

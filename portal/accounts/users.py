@@ -5,7 +5,7 @@ from portal.accounts.errors import AccountError
 from portal.accounts.models import PortalUser
 from portal.accounts.validation import check_email, check_password, check_username
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, read_once
 from portal.vocabulary import UserSource
 
 
@@ -48,6 +48,7 @@ def search_local_users(query: str, limit: int = 10) -> list[PortalUser]:
         .order_by(PortalUser.username).limit(limit)))
 
 
+@read_once
 def find_local_user(username: str) -> PortalUser | None:
     return db.session.scalar(sa.select(PortalUser).where(
         PortalUser.source == UserSource.LOCAL,

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, read_once
 from portal.errors import DomainError
 from portal.licensing.models import LicensePool
 
@@ -33,6 +33,7 @@ def _pool() -> LicensePool:
     return pool
 
 
+@read_once
 def figures(released: sa.ColumnElement[int] | None = None) -> Figures:
     """The four license figures as the database holds them now; a pure read.
 

@@ -26,7 +26,7 @@ from portal.accounts.models import AdminUser
 from portal.accounts.users import find_local_user
 from portal.accounts.validation import address_error
 from portal.audit.log import record
-from portal.database import db, utcnow
+from portal.database import db, repeated_reads, utcnow
 from portal.directory import ldap
 from portal.enrollment.models import Batch, PendingEnrollment, QrCode
 from portal.enrollment.pending import AlreadyRevoked, expire_due, revoke_qr_code
@@ -192,8 +192,16 @@ def preview_rows(rows: Iterable[dict], *, network_profile_id, otp_validity,
                  directory: Directory | None = None) -> Preview:
     """Check every row as the wizard checks one QR code (validate_request), plus what only a
     batch has: duplicate users and the total of licenses. rows: dicts of COLUMNS (text, or
-    int/bool from JSON) with an optional "row" number. Writes nothing."""
-    rows = list(rows)
+    int/bool from JSON) with an optional "row" number. Writes nothing. The settings every
+    row is checked against (Companion, OTP policy, profile, localizations, license figures)
+    are read once for the whole preview."""
+    with repeated_reads():
+        return _preview(list(rows), network_profile_id, otp_validity, created_by, server_url,
+                        directory)
+
+
+def _preview(rows, network_profile_id, otp_validity, created_by, server_url,
+             directory) -> Preview:
     problems = _batch_problems(network_profile_id, otp_validity, len(rows))
     checked, first_row = [], {}
     found = _directory_users(rows, directory, problems)
@@ -431,6 +439,16 @@ def run_batch(batch_id: int, *, server_url: str,
     profile_id, otp_validity = staged.network_profile_id, _validity(staged.otp_validity)
     rows, shared = staged_rows(staged), Preparation.current()
     _keep(created_by, shared.companion_config, shared.policy)
+    with repeated_reads():
+        prepared, problems = _prepare_rows(batch, rows, profile_id, otp_validity, created_by,
+                                           server_url, shared, progress)
+    if problems:
+        return _fail(batch, "Rows changed since the preview: " + "; ".join(problems[:5]))
+    return _insert(batch, staged, prepared, created_by)
+
+
+def _prepare_rows(batch, rows, profile_id, otp_validity, created_by, server_url, shared,
+                  progress):
     prepared, problems = [], []
     for index, row in enumerate(rows, start=1):
         request = request_for(row, profile_id, otp_validity)
@@ -450,9 +468,7 @@ def run_batch(batch_id: int, *, server_url: str,
             _progress(batch, index)
             if progress:
                 progress(index, len(rows))
-    if problems:
-        return _fail(batch, "Rows changed since the preview: " + "; ".join(problems[:5]))
-    return _insert(batch, staged, prepared, created_by)
+    return prepared, problems
 
 
 def _keep(*objects) -> None:

@@ -14,7 +14,7 @@ from portal import outbound
 from portal.android.apk import ApkError, ApkFacts, read_apk
 from portal.android.payload import CompanionConfig, validate_companion
 from portal.audit.log import record
-from portal.database import db, save_singleton
+from portal.database import db, read_once, save_singleton
 from portal.settings.errors import SettingsError
 from portal.settings.models import CompanionSettings
 
@@ -52,6 +52,7 @@ class StoredApk:
     facts: ApkFacts
 
 
+@read_once
 def current() -> CompanionConfig | None:
     """The configured Companion, or None when nothing (database or environment) sets it."""
     row = db.session.get(CompanionSettings, 1)

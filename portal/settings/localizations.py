@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from portal.android.payload import PayloadError, android_locale
 from portal.audit.log import record
-from portal.database import db
+from portal.database import db, read_once
 from portal.settings.errors import SettingsError
 from portal.settings.models import Localization
 
@@ -23,6 +23,7 @@ def all_localizations() -> list[Localization]:
         Localization.tag)).all()
 
 
+@read_once
 def find(tag: str) -> Localization | None:
     """The localization with this tag, compared without regard to case. A tag with a control
     character names none and never reaches a query (a NUL fails PostgreSQL's)."""

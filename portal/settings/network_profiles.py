@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from portal import vault
 from portal.android.wifi import validate_wifi
 from portal.audit.log import record
-from portal.database import db, utcnow
+from portal.database import db, read_once, utcnow
 from portal.settings.errors import SettingsError
 from portal.settings.models import NetworkProfile
 from portal.vocabulary import NetworkType, SecurityType
@@ -39,6 +39,7 @@ def all_profiles() -> list[NetworkProfile]:
     return db.session.scalars(sa.select(NetworkProfile).order_by(NetworkProfile.name_key)).all()
 
 
+@read_once
 def get(profile_id) -> NetworkProfile | None:
     """The profile with this id; None for anything else (an edited URL, a huge number)."""
     try:

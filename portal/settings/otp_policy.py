@@ -3,7 +3,7 @@ import sqlalchemy as sa
 
 from portal import otp
 from portal.audit.log import record
-from portal.database import db, save_singleton
+from portal.database import db, read_once, save_singleton
 from portal.otp import OTP_ALPHABETS
 from portal.settings.errors import SettingsError
 from portal.settings.models import OtpPolicy
@@ -19,6 +19,7 @@ class OtpPolicyError(SettingsError):
     """Values the OTP policy cannot take; .errors maps each field to its message."""
 
 
+@read_once
 def current() -> OtpPolicy:
     """The saved policy, or an unsaved one holding the defaults (12, letters and digits, 72 h)."""
     return db.session.get(OtpPolicy, 1) or OtpPolicy(
