@@ -76,10 +76,11 @@ def current_figures(now: datetime | None = None) -> seats.Figures:
     return seats.figures(released)
 
 
-def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
+def revoke_qr_code(qr_code: QrCode, *, revoked_by, actor: tuple[str, str] | None = None) -> int:
     """Revoke a QR from now on; its unused pending enrollments end and free their licenses.
 
-    Returns how many pending enrollments ended; raises AlreadyRevoked.
+    Returns how many pending enrollments ended; raises AlreadyRevoked. actor: (actor_type,
+    name) for the audit log when no admin revokes it (an Admin API token).
     """
     now = utcnow()
     marked = db.session.execute(
@@ -90,8 +91,9 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by) -> int:
         db.session.rollback()
         raise AlreadyRevoked("This QR code was already revoked.")
     ended = _end_pending(PendingEnrollment.qr_code_id == qr_code.id, PendingState.REVOKED, now)
-    record("qr_code.revoke", actor_type="admin" if revoked_by else "operator",
-           actor=revoked_by.username if revoked_by else "operator", target=qr_code.public_id,
+    actor_type, actor_name = actor or (("admin", revoked_by.username) if revoked_by
+                                       else ("operator", "operator"))
+    record("qr_code.revoke", actor_type=actor_type, actor=actor_name, target=qr_code.public_id,
            released=ended)
     db.session.commit()
     db.session.refresh(qr_code)
