@@ -154,6 +154,6 @@ def record_call(token_id: int, token_name: str, *, method: str, path: str, statu
     db.session.execute(sa.update(ApiToken).where(ApiToken.id == token_id)
                        .values(last_used_at=now).execution_options(synchronize_session=False))
     write("api.call", actor_type="api_token", actor=token_name, target=target,
-          outcome="success" if status < 400 else "failure", code=str(status),
+          outcome="success" if status < 400 else "refused" if status < 500 else "error", code=str(status),
           method=method, path=path)
     db.session.commit()

@@ -92,8 +92,8 @@ def audit(response):
                                path=request.path[:200], status=response.status_code,
                                target=(request.view_args or {}).get("public_id")
                                or (request.view_args or {}).get("device_id"))
-    except sa.exc.SQLAlchemyError:
+    except sa.exc.SQLAlchemyError as error:
         db.session.rollback()
-        current_app.logger.warning("Admin API call by token %s not audited: database error",
-                                   called.name)
+        current_app.logger.warning("Admin API call by token %s not audited: %s", called.name,
+                                   str(getattr(error, "orig", None) or error).splitlines()[0][:200])
     return response

@@ -168,7 +168,8 @@ def _operation(operation_id: str, summary: str, responses: dict, *, scope: str =
     if scope == "provision":
         answers["403"] = _error(403, "The token's scope is read; this needs provision.")
     for status in errors:
-        answers[str(status)] = _error(status) if isinstance(status, int) else _error(*status)
+        status = (status,) if isinstance(status, int) else status
+        answers[str(status[0])] = _error(*status)
     operation = {"operationId": operation_id, "summary": summary,
                  "description": f"Scope: {scope}.", "security": [{"bearerToken": []}],
                  "parameters": list(parameters), "responses": answers}

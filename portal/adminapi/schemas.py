@@ -168,8 +168,9 @@ def api_errors(errors: dict[str, str]) -> dict[str, str]:
 
 
 def list_arguments(args, *, filters: dict) -> tuple[dict, int, dict]:
-    """(pager arguments, limit, filter values) of a list's query string; 422 for a limit,
-    cursor or filter no list has. filters: {name: allowed values, or None for text}."""
+    """(limit, filter values) of a list's query string; 422 for a limit or a filter value
+    the list does not have (also an empty one). filters: {name: allowed values, or None for
+    text}."""
     errors, values = {}, {}
     limit_text = args.get("limit", str(DEFAULT_LIMIT))
     limit = int(limit_text) if limit_text.isascii() and limit_text.isdigit() \
@@ -185,7 +186,7 @@ def list_arguments(args, *, filters: dict) -> tuple[dict, int, dict]:
                 errors[name] = "Must not contain control characters."
             else:
                 values[name] = value.strip()
-        elif value and value not in allowed:
+        elif name in args and value not in allowed:
             errors[name] = "Must be one of: " + ", ".join(allowed) + "."
         else:
             values[name] = value or None
