@@ -103,6 +103,8 @@ class Config:
     # Companion's Fetch, Preflight's checks): for tests and a staging CA. Phones trust only
     # public CAs during setup, which Preflight says.
     TRUSTED_CA_FILE = os.environ.get("TRUSTED_CA_FILE") or None
+    # The Admin API (/api/admin/v1): requests allowed per token (each its own budget).
+    ADMIN_API_LIMIT = os.environ.get("ADMIN_API_LIMIT", "600 per minute")
     # Devices → Devices: a device still provisioning after this long is "stuck".
     DEVICE_STUCK_AFTER_MINUTES = _int("DEVICE_STUCK_AFTER_MINUTES", 120)
 
@@ -122,6 +124,7 @@ class TestConfig(Config):
     ADMIN_LOGIN_IP_LIMIT = "1000 per minute"
     SSP_SIGN_IN_LIMIT = "1000 per minute"
     SSP_SIGN_IN_IP_LIMIT = "1000 per minute"
+    ADMIN_API_LIMIT = "100000 per minute"
     # Deterministic mail: tests deliver the outbox themselves (tests/mail turns this on).
     MAIL_SEND_AFTER_COMMIT = False
     BULK_IN_BACKGROUND = False

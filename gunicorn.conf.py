@@ -4,7 +4,7 @@
 gunicorn refuses some requests itself, before Flask sees them: a request line or headers over
 the limits below, a header without a colon, a bad method or version, a broken chunked body.
 Its own answer is an HTML page; here it is the API's error shape instead,
-{"error": {"code": "invalid_request", "message": …}} (portal/api/errors.py), so the Companion
+{"error": {"code": "invalid_request", "message": …}} (portal/web/json_errors.py), so the Companion
 never reads HTML (companion-api.md §2). Within the limits, Flask answers as usual.
 """
 import json

@@ -1,5 +1,5 @@
 """Imports every model so that Alembic and the tests see the whole schema."""
-from portal.accounts.models import AdminUser, PortalUser
+from portal.accounts.models import AdminUser, ApiToken, PortalUser
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import (Batch, Device, EnrollmentTicket, PendingEnrollment, QrCode,
                                       ZeroTouchEntry)
@@ -10,7 +10,7 @@ from portal.provisioning.models import StagedBatch
 from portal.settings.models import (CompanionSettings, Localization, NetworkProfile, OtpPolicy,
                                     SignInSettings)
 
-__all__ = ["AdminUser", "Batch", "NetworkProfile", "PortalUser", "AuditEvent", "Device",
+__all__ = ["AdminUser", "ApiToken", "Batch", "NetworkProfile", "PortalUser", "AuditEvent", "Device",
            "EnrollmentTicket", "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "SmtpSettings",
            "QrCode", "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings",
            "PreflightRun", "StagedBatch"]

@@ -119,6 +119,7 @@ def _end_session(exc) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal.admin import bp as admin_bp
+    from portal.adminapi import bp as adminapi_bp
     from portal.api import bp as api_bp
     from portal.extensions import csrf
     from portal.selfservice import bp as ssp_bp
@@ -130,11 +131,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(ssp_bp, url_prefix="/ssp")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(adminapi_bp, url_prefix="/api/admin/v1")
     app.register_blueprint(health_bp)
     app.register_blueprint(companion_apk_bp)
     # The Companion authenticates with a bearer token or a one-time credential in the body,
     # never with a cookie, so there is no session for a cross-site request to ride on.
     csrf.exempt(api_bp)
+    # The Admin API too: a bearer token in a header, never a cookie (portal.adminapi.auth).
+    csrf.exempt(adminapi_bp)
     csrf.exempt(health_bp)
     errors.register(app)
     headers.register(app)

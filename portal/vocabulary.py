@@ -72,3 +72,8 @@ class PendingState(StrEnum):
 class AdminRole(StrEnum):
     ADMINISTRATOR = "administrator"  # everything
     HELPDESK = "helpdesk"            # devices, pending enrollments, QR codes; no Admin settings
+
+
+class ApiScope(StrEnum):
+    READ = "read"            # the Admin API's reads, without secrets
+    PROVISION = "provision"  # everything: create, revoke, retire, payloads and OTPs

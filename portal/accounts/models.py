@@ -123,3 +123,37 @@ class PortalUser(db.Model):
 
     def __repr__(self) -> str:
         return f"<PortalUser {self.source}:{self.username}>"
+
+
+class ApiToken(db.Model):
+    """A token of the Admin API (/api/admin/v1). The token is `qrp_<public_id>_<secret>`:
+    the public id finds the row, the secret (256 random bits) is kept only as a keyed hash
+    (HMAC-SHA256 with a key derived from SECRET_KEY) and compared in constant time."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        sa.CheckConstraint("scope IN ('read', 'provision')", name="scope_known"),
+        sa.CheckConstraint("length(name) >= 1", name="name_not_empty"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    public_id: so.Mapped[str] = so.mapped_column(sa.String(16), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    name_key: so.Mapped[str] = so.mapped_column(sa.String(100), unique=True)  # lower case
+    scope: so.Mapped[str] = so.mapped_column(sa.String(16))
+    secret_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    created_by: so.Mapped[str] = so.mapped_column(sa.String(64))
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+
+    def state_at(self, now: datetime) -> str:
+        """"active", "expired" or "revoked"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.public_id} {self.scope}>"

@@ -17,3 +17,4 @@ from portal.admin import errors, ssp_settings, two_step, zero_touch  # noqa: E40
 from portal.admin import account, administrators, licenses, preflight, users  # noqa: E402,F401
 from portal.admin import bulk  # noqa: E402,F401  (after zero_touch: its 413 handler defers there)
 from portal.admin import printing  # noqa: E402,F401
+from portal.admin import api_tokens  # noqa: E402,F401

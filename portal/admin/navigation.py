@@ -42,6 +42,7 @@ ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", 
     Page("admin.users", "Users"),
     Page("admin.administrators", "Administrators"),
     Page("admin.licenses", "Licenses"),
+    Page("admin.api_tokens_page", "API tokens"),
 ))
 MENU = (DEVICES, ADMIN)
 

@@ -4,7 +4,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyReq
 
 from portal import otp as otps
 from portal.api import bp
-from portal.api.errors import error_response
+from portal.web.json_errors import error_response
 from portal.api.schemas import completion_request, enrollment_request
 from portal.enrollment import errors
 from portal.enrollment.completion import authenticate, complete, touch

@@ -10,7 +10,8 @@ from portal.database import UTCDateTime, db, utcnow
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
     __table_args__ = (
-        sa.CheckConstraint("actor_type IN ('admin', 'user', 'device', 'operator', 'system')",
+        sa.CheckConstraint("actor_type IN ('admin', 'user', 'device', 'operator', 'system', "
+                           "'api_token')",
                            name="actor_type_known"),
         sa.CheckConstraint("outcome IN ('success', 'refused', 'error')", name="outcome_known"),
         # The audit list is read newest first, (occurred_at, id) being its keyset; each filter
@@ -26,7 +27,7 @@ class AuditEvent(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     occurred_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    actor_type: so.Mapped[str] = so.mapped_column(sa.String(8))
+    actor_type: so.Mapped[str] = so.mapped_column(sa.String(16))
     actor: so.Mapped[str | None] = so.mapped_column(sa.String(256))
     action: so.Mapped[str] = so.mapped_column(sa.String(64))
     outcome: so.Mapped[str] = so.mapped_column(sa.String(8), default="success")

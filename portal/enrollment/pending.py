@@ -76,11 +76,13 @@ def current_figures(now: datetime | None = None) -> seats.Figures:
     return seats.figures(released)
 
 
-def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True) -> int:
+def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True,
+                   actor: tuple[str, str] | None = None) -> int:
     """Revoke a QR from now on; its unused pending enrollments end and free their licenses.
 
     Returns how many pending enrollments ended; raises AlreadyRevoked (nothing changed).
     commit=False: in the caller's transaction (a batch revokes all its QR codes in one).
+    actor: (actor_type, name) for the audit log when no admin revokes it (an Admin API token).
     """
     now = utcnow()
     marked = db.session.execute(
@@ -92,8 +94,9 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True) -> int:
             db.session.rollback()
         raise AlreadyRevoked("This QR code was already revoked.")
     ended = _end_pending(PendingEnrollment.qr_code_id == qr_code.id, PendingState.REVOKED, now)
-    record("qr_code.revoke", actor_type="admin" if revoked_by else "operator",
-           actor=revoked_by.username if revoked_by else "operator", target=qr_code.public_id,
+    actor_type, actor_name = actor or (("admin", revoked_by.username) if revoked_by
+                                       else ("operator", "operator"))
+    record("qr_code.revoke", actor_type=actor_type, actor=actor_name, target=qr_code.public_id,
            released=ended)
     if commit:
         db.session.commit()

@@ -29,9 +29,10 @@ def _mark_retired(device: Device, states: tuple, retired_by) -> bool:
     return changed.rowcount == 1
 
 
-def retire_device(device: Device, *, retired_by) -> bool:
+def retire_device(device: Device, *, retired_by, actor: tuple[str, str] | None = None) -> bool:
     """Retire the device; True when a license returned to the pool (a failed device gave its
-    license back when it failed). Raises AlreadyRetired."""
+    license back when it failed). Raises AlreadyRetired. actor: (actor_type, name) for the
+    audit log when no admin retires it (an Admin API token)."""
     before = device.state
     released = _mark_retired(device, HOLDS_LICENSE, retired_by)
     if released:
@@ -43,8 +44,9 @@ def retire_device(device: Device, *, retired_by) -> bool:
         db.session.rollback()
         db.session.refresh(device)
         raise AlreadyRetired(f"Device {device.serial_number} was already retired.")
-    record("device.retire", actor_type="admin" if retired_by else "operator",
-           actor=retired_by.username if retired_by else "operator", target=device.public_id,
+    actor_type, actor_name = actor or (("admin", retired_by.username) if retired_by
+                                       else ("operator", "operator"))
+    record("device.retire", actor_type=actor_type, actor=actor_name, target=device.public_id,
            serial_number=device.serial_number, before=str(before),
            license_released=released)
     db.session.commit()

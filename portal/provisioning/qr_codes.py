@@ -94,12 +94,13 @@ class Density:
 
 
 def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
-                   server_url: str) -> QrCode:
+                   server_url: str, actor: tuple[str, str] | None = None) -> QrCode:
     """Create a QR code in one transaction: for Automatic Provisioning also its Usage Count
     pending enrollments, reserving one license each, and its mail in the outbox. A directory
     user picked in the wizard is recorded (and committed) first, even if the QR is refused.
 
     Raises ProvisioningError (no QR code written) on bad input or when too few licenses remain.
+    actor: (actor_type, name) for the audit log when no admin creates it (an Admin API token).
     """
     expire_due()
     request = _with_user(request, record=True)
@@ -172,8 +173,9 @@ def add_qr_code(qr_code: QrCode, request: QrCodeRequest, *, created_by: AdminUse
     if pending and request.option == EnrollmentOption.AUTO:
         db.session.execute(sa.insert(PendingEnrollment), pending_rows(qr_code))
     queue_for_qr_code(qr_code, request.user)
-    record("qr_code.create", actor_type="admin" if created_by else "operator",
-           actor=created_by.username if created_by else "operator", target=qr_code.public_id,
+    actor_type, actor_name = actor or (("admin", created_by.username) if created_by
+                                       else ("operator", "operator"))
+    record("qr_code.create", actor_type=actor_type, actor=actor_name, target=qr_code.public_id,
            option=request.option, usage_count=request.usage_count, network=request.network,
            lang=request.lang, name=request.name or None, **audit)
 

@@ -14,7 +14,7 @@ MENU_LINKS = [("Devices", "/admin/devices/", ["Pending", "Devices"]),
               ("Admin", "/admin/settings/self-service-portal",
                ["Self Service Portal", "Companion", "Preflight", "Localizations",
                 "Zero-Touch / Knox", "Sign-in methods", "Mail", "Outbox", "Audit log", "Users",
-                "Administrators", "Licenses"])]
+                "Administrators", "Licenses", "API tokens"])]
 
 
 def nav(html: str) -> str:

@@ -65,7 +65,7 @@ def known(db, make_admin, make_qr_code):
 def known_objects(make_admin, make_qr_code) -> dict:
     """Real objects for the URL map's arguments, so a missing guard would really act on one:
     an Automatic Provisioning QR with its pending enrollment and outbox mail, a custom
-    localization, a Zero-Touch entry. (Also the accessibility walk's, on a live server.)"""
+    localization, a Zero-Touch entry, an API token. (Also the accessibility walk's, on a live server.)"""
     from portal.database import db
     from portal.enrollment.models import PendingEnrollment, ZeroTouchEntry
     from portal.enrollment.zero_touch import import_identifiers
@@ -82,11 +82,13 @@ def known_objects(make_admin, make_qr_code) -> dict:
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     device = _enrolled_device(qr)
     batch, staged = _batch_and_preview(make_admin)
+    from portal.accounts.api_tokens import create_token
+    token = create_token("Security walk", "read", created_by="setup", days=30).token
     return {"batch_id": batch, "staged_id": staged, "public_id": qr.public_id, "tag": "fr-CA",
             "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
-            "device_id": device}
+            "device_id": device, "token_id": token.id}
 
 
 def _batch_and_preview(make_admin) -> tuple[str, str]:

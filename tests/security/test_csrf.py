@@ -1,6 +1,7 @@
 """CSRF on every state change: each POST of /admin and /ssp refuses a request without a token
 or with another session's token and accepts htmx's X-CSRFToken header; only the Companion API
-is exempt (it authenticates with a bearer token or a one-time credential, never a cookie)."""
+and the Admin API are exempt (they authenticate with a bearer token or a one-time credential,
+never a cookie)."""
 import functools
 
 import sqlalchemy as sa
@@ -15,6 +16,9 @@ from tests.security.conftest import (END_USER_PASSWORD, STATE_CHANGING, anonymou
 
 # portal/setup.py exempts the api blueprint (and /healthz, which has no POST).
 EXEMPT_BY_DESIGN = {"api.create_enrollment", "api.provisioning_complete"}
+# And the Admin API's, which only a bearer token authenticates (never a cookie): without one
+# its requests are refused before any view (401), whatever the session holds.
+BEARER_ONLY = {"adminapi.create_qr", "adminapi.revoke_qr", "adminapi.retire"}
 
 
 def stub_views(app) -> list[str]:
@@ -61,6 +65,7 @@ def test_only_the_companion_api_is_exempt(app, db):
             refused[endpoint] = response.status_code
 
     assert set(reached) == EXEMPT_BY_DESIGN
+    assert {refused.pop(endpoint) for endpoint in BEARER_ONLY} == {401}
     assert set(refused.values()) == {400}
     assert all(url.startswith("/api/v1/") for endpoint, _, url in routes
                if endpoint in EXEMPT_BY_DESIGN)
