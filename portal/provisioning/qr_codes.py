@@ -111,7 +111,7 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     qr_code = prepare_qr_code(request, profile, created_by=created_by, server_url=server_url)
     if request.option == EnrollmentOption.AUTO and not seats.reserve(request.usage_count):
         _refuse_reservation(request.usage_count)
-    add_qr_code(qr_code, request, created_by=created_by)
+    add_qr_code(qr_code, request, created_by=created_by, actor=actor)
     db.session.commit()
     return qr_code
 
@@ -161,11 +161,11 @@ def prepare_qr_code(request: QrCodeRequest, profile, *, created_by: AdminUser | 
 
 
 def add_qr_code(qr_code: QrCode, request: QrCodeRequest, *, created_by: AdminUser | None,
-                pending: bool = True, **audit) -> None:
+                pending: bool = True, actor: tuple[str, str] | None = None, **audit) -> None:
     """Put a prepared QR code in the caller's transaction (no commit): the QR, its pending
     enrollments (their licenses must be reserved already, with seats.reserve), its mail in
     the outbox and its audit entry. pending=False: the caller inserts the pending enrollments
-    itself (pending_rows), all at once."""
+    itself (pending_rows), all at once. actor: as create_qr_code's."""
     if request.user is not None and request.option == EnrollmentOption.AUTO:
         qr_code.user_id = request.user.id
     db.session.add(qr_code)

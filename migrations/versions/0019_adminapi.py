@@ -1,7 +1,7 @@
 """Admin API tokens
 
-Revision ID: 0018_adminapi
-Revises: 0017_profiles
+Revision ID: 0019_adminapi
+Revises: 0018_bulk
 Create Date: 2026-12-04
 
 """
@@ -12,8 +12,8 @@ from portal.database import UTCDateTime
 
 
 # revision identifiers, used by Alembic.
-revision = '0018_adminapi'
-down_revision = '0017_profiles'
+revision = '0019_adminapi'
+down_revision = '0018_bulk'
 branch_labels = None
 depends_on = None
 
