@@ -6,10 +6,11 @@ from portal.enrollment.models import (Batch, Device, EnrollmentTicket, PendingEn
 from portal.licensing.models import LicensePool
 from portal.mail.models import OutboxMessage, SmtpSettings
 from portal.preflight import PreflightRun
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 from portal.settings.models import (CompanionSettings, Localization, NetworkProfile, OtpPolicy,
                                     SignInSettings)
 
 __all__ = ["AdminUser", "Batch", "NetworkProfile", "PortalUser", "AuditEvent", "Device",
            "EnrollmentTicket", "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "SmtpSettings",
            "QrCode", "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings",
-           "PreflightRun"]
+           "PreflightRun", "WebhookDelivery", "WebhookEndpoint"]

@@ -20,7 +20,7 @@ from portal import otp as otps
 from portal.accounts.models import PortalUser
 from portal.audit.log import write
 from portal.database import db, utcnow
-from portal.enrollment import errors
+from portal.enrollment import errors, webhook_events
 from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, QrCode
 from portal.enrollment.tickets import ticket_hash
 from portal.enrollment.zero_touch import LISTED, identifiers
@@ -219,6 +219,7 @@ def _redeem_automatic(qr_code: sa.Row, info: DeviceInfo) -> _Device:
         "pending_qr_code_id": qr_code.id, "claiming_device_id": device.id, "now": utcnow()})
     if claimed.rowcount != 1:
         raise errors.UsageExhausted()
+    webhook_events.qr_code_exhausted_if_used_up(qr_code.id)
     return device  # its reserved license is used last (_redeem)
 
 
