@@ -17,6 +17,7 @@ class WebhookEndpointForm(FlaskForm):
     description = StringField("Description (optional)", filters=[strip],
                               validators=[Length(max=MAX_DESCRIPTION_LENGTH)],
                               render_kw={"placeholder": "Asset management"})
-    events = SelectMultipleField("Events", choices=list(EVENT_TYPES.items()),
+    events = SelectMultipleField("Events", choices=[(name, f"{name}: {meaning}")
+                                                   for name, meaning in EVENT_TYPES.items()],
                                  widget=ListWidget(prefix_label=False),
                                  option_widget=CheckboxInput(), validate_choice=False)

@@ -35,11 +35,15 @@ class Receiver:
     fail_status: int = 500
     answer: bytes = b'{"ok": true}'
     redirect_to: str | None = None
+    hold_until_peers: int = 0   # each request waits (up to 2 s) until this many are in flight
     requests: list = field(default_factory=list)
     processed: dict = field(default_factory=dict)
     port: int = 0
     _server: http.server.ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _peers: threading.Condition = field(default_factory=threading.Condition)
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     @property
     def url(self) -> str:
@@ -84,6 +88,19 @@ class Receiver:
             self._server = None
 
     def handle(self, headers: dict, body: bytes) -> tuple[int, bytes]:
+        with self._peers:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._peers.notify_all()
+            if self.hold_until_peers:
+                self._peers.wait_for(lambda: self.in_flight >= self.hold_until_peers, 2.0)
+        try:
+            return self._handle(headers, body)
+        finally:
+            with self._peers:
+                self.in_flight -= 1
+
+    def _handle(self, headers: dict, body: bytes) -> tuple[int, bytes]:
         headers = {name.lower(): value for name, value in headers.items()}
         verified, event = True, None
         try:
