@@ -65,7 +65,8 @@ def known(db, make_admin, make_qr_code):
 def known_objects(make_admin, make_qr_code) -> dict:
     """Real objects for the URL map's arguments, so a missing guard would really act on one:
     an Automatic Provisioning QR with its pending enrollment and outbox mail, a custom
-    localization, a Zero-Touch entry. (Also the accessibility walk's, on a live server.)"""
+    localization, a Zero-Touch entry, a webhook endpoint with a delivery. (Also the
+    accessibility walk's, on a live server.)"""
     from portal.database import db
     from portal.enrollment.models import PendingEnrollment, ZeroTouchEntry
     from portal.enrollment.zero_touch import import_identifiers
@@ -81,10 +82,29 @@ def known_objects(make_admin, make_qr_code) -> dict:
     pending = db.session.scalar(sa.select(PendingEnrollment.id)
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     device = _enrolled_device(qr)
-    return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
+    endpoint, delivery = _webhook(device)
+    return {"endpoint_id": endpoint, "delivery_id": delivery, "public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
             "device_id": device}
+
+
+def _webhook(device: str) -> tuple[int, int]:
+    """A webhook endpoint and one delivery queued for it."""
+    from functools import partial
+
+    from portal.audit.log import record
+    from portal.database import db
+    from portal.webhooks.endpoints import create_endpoint
+    from portal.webhooks.events import emit
+    from portal.webhooks.models import WebhookDelivery
+    endpoint, _secret = create_endpoint("https://hooks.example.com/in", "Security walk",
+                                        ["device.enrolled"], actor="setup",
+                                        audit=partial(record, actor_type="operator",
+                                                      actor="setup"))
+    emit("device.enrolled", {"device": {"id": device}})
+    db.session.commit()
+    return endpoint.id, db.session.scalar(sa.select(WebhookDelivery.id))
 
 
 def _enrolled_device(qr) -> str:
