@@ -49,7 +49,8 @@ def url_problem(url: str) -> str | None:
         return "The address must not contain spaces or control characters."
     try:
         parts = urlsplit(url)
-        host, port = parts.hostname, parts.port  # port raises ValueError when not a number
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError when the port is not a number)
     except ValueError:
         return "This is not a valid address; enter it as https://host/path."
     if parts.scheme.lower() != "https":
@@ -58,7 +59,6 @@ def url_problem(url: str) -> str | None:
         return "The address has no host name; enter it as https://host/path."
     if parts.username or parts.password:
         return "Put no user name or password in the address; events are signed instead."
-    del port
     return None
 
 
@@ -81,11 +81,10 @@ def create_endpoint(url: str, description: str, events: list[str], *,
                     actor: str, audit: Audit) -> tuple[WebhookEndpoint, str]:
     """Add an enabled endpoint and commit; returns it with its secret (shown once).
     Raises WebhookError with every problem, nothing written."""
-    url, description = (url or "").strip(), (description or "").strip()
-    events = [event for event in EVENT_TYPES if event in set(events or [])] \
-        if all(event in EVENT_TYPES for event in events or []) else list(events)
+    url, description, events = (url or "").strip(), (description or "").strip(), list(events or [])
     if errors := validate(url, description, events):
         raise WebhookError(errors)
+    events = [event for event in EVENT_TYPES if event in events]  # in the list's order, once
     secret = new_secret()
     endpoint = WebhookEndpoint(url=url, description=description, events=events, enabled=True,
                                secret_enc=vault.encrypt(secret), created_by=actor)
@@ -156,8 +155,8 @@ def resend(delivery_id: int, *, audit: Audit) -> WebhookDelivery:
         db.session.rollback()
         if delivery is None:
             raise WebhookError({WHOLE: f"There is no webhook delivery {delivery_id}."})
-        raise WebhookError({WHOLE: f"Delivery {delivery_id} is {delivery.status} already; it will "
-                                "be sent without Send again."})
+        raise WebhookError({WHOLE: f"Delivery {delivery_id} is {delivery.status} already; "
+                                   "it will be sent without Send again."})
     audit("webhook.resend", target=str(delivery_id), event_id=delivery.event_id,
           event_type=delivery.event_type, url=delivery.endpoint.url)
     db.session.commit()
