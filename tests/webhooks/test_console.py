@@ -111,3 +111,16 @@ def test_send_again_queues_the_same_event_and_is_audited(db, admin_client):
 def test_helpdesk_may_not_open_webhooks(db, helpdesk_client):
     assert helpdesk_client.get(PAGE).status_code == 403
     assert "Webhooks" not in helpdesk_client.get("/admin/devices").get_data(as_text=True)
+
+
+def test_addresses_that_cannot_receive_events_are_refused():
+    from portal.webhooks.endpoints import url_problem
+    assert url_problem("https://hooks.example.com:8443/in?x=1") is None
+    for url, message in [("", "Enter the https:// address"),
+                         ("ftp://hooks.example.com/", "only over https://"),
+                         ("https:///path", "no host name"),
+                         ("https://hooks.example.com:http/", "not a valid address"),
+                         ("https://hooks.example.com/a b", "spaces or control characters"),
+                         ("https://hooks.example.com/\x00", "spaces or control characters"),
+                         ("https://" + "a" * 2050, "at most 2048 characters")]:
+        assert message in url_problem(url), url
