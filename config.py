@@ -73,6 +73,12 @@ class Config:
     OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
     OUTBOX_RETRY_SECONDS = _int("OUTBOX_RETRY_SECONDS", 60)      # first back-off, then doubled
     OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
+    # Webhooks (Admin → Webhooks): the worker `flask --app wsgi webhooks send --loop`.
+    WEBHOOK_SEND_AFTER_COMMIT = _bool("WEBHOOK_SEND_AFTER_COMMIT", True)
+    WEBHOOK_TIMEOUT = _int("WEBHOOK_TIMEOUT", 10)                  # seconds per POST
+    WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 10)
+    WEBHOOK_RETRY_SECONDS = _int("WEBHOOK_RETRY_SECONDS", 30)      # first back-off, then doubled
+    WEBHOOK_RETRY_MAX_SECONDS = _int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
 
     LDAP_URL = os.environ.get("LDAP_URL") or None
     LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN") or None
@@ -128,3 +134,4 @@ class TestConfig(Config):
     # Deterministic mail: tests deliver the outbox themselves (tests/mail turns this on).
     MAIL_SEND_AFTER_COMMIT = False
     BULK_IN_BACKGROUND = False
+    WEBHOOK_SEND_AFTER_COMMIT = False

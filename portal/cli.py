@@ -42,6 +42,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(pending)
     app.cli.add_command(companion_sim_command)
     app.cli.add_command(outbox)
+    app.cli.add_command(webhooks)
     app.cli.add_command(preflight_command)
     app.cli.add_command(bulk_provision_command)
     from portal.demo_data import demo_data_command
@@ -307,6 +308,87 @@ def outbox_list(status, limit):
                               when.strftime("%Y-%m-%d %H:%M:%S"),
                               (message.last_error or "").replace("\n", " ")]))
     click.echo(f"{len(rows)} message{'s' if len(rows) != 1 else ''}.", err=True)
+
+
+webhooks = AppGroup("webhooks", help="Webhook deliveries: deliver, list and send again.")
+
+
+@webhooks.command("send")
+@click.option("--loop", is_flag=True, help="Keep running as the webhook worker until SIGTERM or "
+                                           "Ctrl+C (the current delivery is finished first).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              metavar="SECONDS", help="With --loop: how often to look for due deliveries.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Send at most this many deliveries per pass.")
+@_database_errors
+def webhooks_send(loop, interval, limit):
+    """POST the webhook deliveries that are due; prints how many were delivered, retry later,
+    failed."""
+    import signal
+    import threading
+
+    from portal.database import db
+    from portal.webhooks.delivery import deliver_due
+    stop = threading.Event()
+    if loop:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        click.echo(f"Webhook worker started: every {interval:g} s; stop with SIGTERM or Ctrl+C.")
+    first = True
+    while not stop.is_set():
+        try:
+            counts = deliver_due(limit=limit, should_stop=stop.is_set)
+        except sa.exc.OperationalError as exc:
+            if first or not loop:
+                raise
+            db.session.rollback()
+            click.echo(f"The database is not reachable; retrying ({exc.orig}).", err=True)
+        else:
+            if not loop or counts.total:
+                click.echo(f"Delivered {counts.delivered}, retrying {counts.retrying}, "
+                           f"failed {counts.failed}.")
+        first = False
+        if not loop:
+            return
+        stop.wait(interval)
+    click.echo("Webhook worker stopped.")
+
+
+@webhooks.command("retry")
+@click.argument("delivery_id", type=int)
+@_database_errors
+def webhooks_retry(delivery_id):
+    """Queue the delivered or failed delivery DELIVERY_ID again (same event id)."""
+    from functools import partial
+
+    from portal.audit.log import record
+    from portal.webhooks.endpoints import WebhookError, resend
+    try:
+        delivery = resend(delivery_id, audit=partial(record, actor_type="operator",
+                                                     actor="operator"))
+    except WebhookError as exc:
+        _fail(exc.message)
+    click.echo(f"Delivery {delivery.id} ({delivery.event_type}, {delivery.event_id}) is queued "
+               "again.")
+
+
+@webhooks.command("list")
+@click.option("--status", type=click.Choice(["queued", "sending", "delivered", "failed"]),
+              help="Only deliveries with this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@_database_errors
+def webhooks_list(status, limit):
+    """Print the newest deliveries: id, status, attempts, event, event id, URL, HTTP status,
+    last error."""
+    from portal.database import db
+    from portal.webhooks.endpoints import deliveries
+    rows = db.session.scalars(deliveries(status).limit(limit)).all()
+    for delivery in rows:
+        click.echo("\t".join([str(delivery.id), delivery.status, str(delivery.attempts),
+                              delivery.event_type, delivery.event_id, delivery.endpoint.url,
+                              str(delivery.last_status or "-"),
+                              (delivery.last_error or "").replace("\n", " ")]))
+    click.echo(f"{len(rows)} deliver{'ies' if len(rows) != 1 else 'y'}.", err=True)
 
 
 @click.command("preflight")

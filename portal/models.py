@@ -9,8 +9,10 @@ from portal.preflight import PreflightRun
 from portal.provisioning.models import StagedBatch
 from portal.settings.models import (CompanionSettings, Localization, NetworkProfile, OtpPolicy,
                                     SignInSettings)
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["AdminUser", "ApiToken", "Batch", "NetworkProfile", "PortalUser", "AuditEvent", "Device",
-           "EnrollmentTicket", "PendingEnrollment", "ZeroTouchEntry", "LicensePool", "OutboxMessage", "SmtpSettings",
-           "QrCode", "CompanionSettings", "Localization", "OtpPolicy", "SignInSettings",
-           "PreflightRun", "StagedBatch"]
+__all__ = ["AdminUser", "ApiToken", "AuditEvent", "Batch", "CompanionSettings", "Device",
+           "EnrollmentTicket", "LicensePool", "Localization", "NetworkProfile", "OtpPolicy",
+           "OutboxMessage", "PendingEnrollment", "PortalUser", "PreflightRun", "QrCode",
+           "SignInSettings", "SmtpSettings", "StagedBatch", "WebhookDelivery", "WebhookEndpoint",
+           "ZeroTouchEntry"]

@@ -18,3 +18,4 @@ from portal.admin import account, administrators, licenses, preflight, users  # 
 from portal.admin import bulk  # noqa: E402,F401  (after zero_touch: its 413 handler defers there)
 from portal.admin import printing  # noqa: E402,F401
 from portal.admin import api_tokens  # noqa: E402,F401
+from portal.admin import webhooks  # noqa: E402,F401

@@ -29,7 +29,8 @@ DEVICES = Section("Devices", "admin.devices", ("devices", "qr-codes", "users", "
     Page("admin.pending", "Pending"),
     Page("admin.devices", "Devices"),
 ))
-ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", "audit"), (
+ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", "webhooks",
+                                                    "audit"), (
     Page("admin.ssp_settings", "Self Service Portal"),
     Page("admin.companion_settings", "Companion"),
     Page("admin.preflight", "Preflight"),
@@ -38,6 +39,7 @@ ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", 
     Page("admin.sign_in_settings", "Sign-in methods"),
     Page("admin.mail_settings", "Mail"),
     Page("admin.outbox", "Outbox"),
+    Page("admin.webhooks", "Webhooks"),
     Page("admin.audit_log", "Audit log"),
     Page("admin.users", "Users"),
     Page("admin.administrators", "Administrators"),

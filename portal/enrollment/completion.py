@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from portal.audit.log import record
 from portal.database import db, utcnow
-from portal.enrollment import errors
+from portal.enrollment import errors, webhook_events
 from portal.enrollment.models import Device, PendingEnrollment, QrCode, is_public_id
 from portal.enrollment.redeem import token_hash
 from portal.licensing.models import LicensePool
@@ -52,6 +52,7 @@ def complete(device: Device, result: str, reason: str | None, *, client_address:
     if target == DeviceState.FAILED:
         _release(device)
     _audit(device, target, reason, client_address)
+    webhook_events.device_finished(device, target, reason)
     db.session.commit()
     db.session.refresh(device)
     return device

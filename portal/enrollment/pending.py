@@ -6,6 +6,7 @@ import sqlalchemy.orm  # noqa: F401  (joinedload)
 
 from portal.audit.log import record
 from portal.database import db, utcnow
+from portal.enrollment import webhook_events
 from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.errors import DomainError
 from portal.licensing import seats
@@ -16,17 +17,24 @@ class AlreadyRevoked(DomainError):
     """The QR code was revoked before (by another admin, or a second click)."""
 
 
-def _end_pending(where, state: PendingState, now: datetime) -> int:
+def _end_pending(where, state: PendingState, now: datetime, *,
+                 qr_code_ids: list[int] | None = None) -> int:
     # The state='pending' condition makes each row end exactly once, even when two processes
     # expire or revoke at the same moment; rowcount is what this transaction really ended.
-    result = db.session.execute(
-        sa.update(PendingEnrollment)
-        .where(PendingEnrollment.state == PendingState.PENDING, where)
-        .values(state=state, ended_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount:
-        seats.release_reserved(result.rowcount)
-    return result.rowcount
+    # qr_code_ids: filled with the QR code of each row ended (RETURNING), for the webhooks.
+    statement = (sa.update(PendingEnrollment)
+                 .where(PendingEnrollment.state == PendingState.PENDING, where)
+                 .values(state=state, ended_at=now)
+                 .execution_options(synchronize_session=False))
+    if qr_code_ids is None:
+        ended = db.session.execute(statement).rowcount
+    else:
+        qr_code_ids += db.session.execute(
+            statement.returning(PendingEnrollment.qr_code_id)).scalars().all()
+        ended = len(qr_code_ids)
+    if ended:
+        seats.release_reserved(ended)
+    return ended
 
 
 def end_one_pending(qr_code_id: int, pending_id: int) -> bool:
@@ -57,9 +65,14 @@ def expire_due(now: datetime | None = None) -> int:
     if db.session.scalar(_first_due(now)) is None:
         db.session.commit()  # ends the transaction (SQLite: frees the write lock) at once
         return 0
-    ended = _end_pending(PendingEnrollment.expires_at < now, PendingState.EXPIRED, now)
+    webhooks = webhook_events.wants_pending_expired()
+    qr_code_ids = [] if webhooks else None
+    ended = _end_pending(PendingEnrollment.expires_at < now, PendingState.EXPIRED, now,
+                         qr_code_ids=qr_code_ids)
     if ended:
         record("pending.expire", actor_type="system", count=ended)
+        if webhooks:
+            webhook_events.pending_expired(qr_code_ids, webhooks)
     db.session.commit()
     return ended
 
@@ -98,6 +111,8 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True,
                                        else ("operator", "operator"))
     record("qr_code.revoke", actor_type=actor_type, actor=actor_name, target=qr_code.public_id,
            released=ended)
+    webhook_events.qr_code_revoked(qr_code, released=ended, revoked_by=revoked_by.username
+                                   if revoked_by else "operator")
     if commit:
         db.session.commit()
     db.session.refresh(qr_code)

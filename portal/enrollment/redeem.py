@@ -20,12 +20,13 @@ from portal import otp as otps
 from portal.accounts.models import PortalUser
 from portal.audit.log import write
 from portal.database import db, utcnow
-from portal.enrollment import errors
+from portal.enrollment import errors, webhook_events
 from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment, QrCode
 from portal.enrollment.tickets import ticket_hash
 from portal.enrollment.zero_touch import LISTED, identifiers
 from portal.licensing.models import LicensePool
 from portal.vocabulary import DeviceState, EnrollmentOption, PendingState
+from portal.webhooks.events import subscribed
 
 MIN_API_LEVEL = 24
 ACTIVE_STATES = (DeviceState.PROVISIONING, DeviceState.ENROLLED)
@@ -71,7 +72,8 @@ _POOL = LicensePool.__table__
 _USER = (_USERS.c.username, _USERS.c.display_name, _USERS.c.email)
 # The first query answers everything the checks need: the QR code, its user (auto), whether
 # the device is on the Zero-Touch list, and the device's active row on this QR code if there is
-# one. The checks still look at them in the contract's order.
+# one, and whether a webhook may want qr_code.exhausted. The checks still look at them in the
+# contract's order.
 _ACTIVE_DEVICE = (sa.select(_DEVICES.c.id)
                   .where(_DEVICES.c.qr_code_id == _QR_CODES.c.id,
                          _DEVICES.c.serial_number == sa.bindparam("serial_number"),
@@ -81,7 +83,8 @@ _FIND_QR_CODE = (
     sa.select(_QR_CODES.c.id, _QR_CODES.c.option, _QR_CODES.c.otp_hash,
               _QR_CODES.c.otp_expires_at, _QR_CODES.c.revoked_at, _QR_CODES.c.lang,
               _QR_CODES.c.user_id, *_USER, _USERS.c.active.label("user_active"),
-              LISTED.label("listed"), _ACTIVE_DEVICE.label("active_device_id"))
+              LISTED.label("listed"), _ACTIVE_DEVICE.label("active_device_id"),
+              subscribed("qr_code.exhausted").label("exhausted_webhook"))
     .outerjoin(_USERS, _USERS.c.id == _QR_CODES.c.user_id)
     .where(_QR_CODES.c.public_id == sa.bindparam("qr_id")))
 _FIND_TICKET = (
@@ -219,6 +222,8 @@ def _redeem_automatic(qr_code: sa.Row, info: DeviceInfo) -> _Device:
         "pending_qr_code_id": qr_code.id, "claiming_device_id": device.id, "now": utcnow()})
     if claimed.rowcount != 1:
         raise errors.UsageExhausted()
+    if qr_code.exhausted_webhook:  # an endpoint may want qr_code.exhausted
+        webhook_events.qr_code_exhausted_if_used_up(qr_code.id)
     return device  # its reserved license is used last (_redeem)
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from portal.audit.log import record
 from portal.database import db, utcnow
+from portal.enrollment import webhook_events
 from portal.enrollment.models import Device
 from portal.errors import DomainError
 from portal.licensing.models import LicensePool
@@ -49,6 +50,8 @@ def retire_device(device: Device, *, retired_by, actor: tuple[str, str] | None =
     record("device.retire", actor_type=actor_type, actor=actor_name, target=device.public_id,
            serial_number=device.serial_number, before=str(before),
            license_released=released)
+    webhook_events.device_retired(device, retired_by=retired_by.username if retired_by else
+                                  "operator", license_released=released)
     db.session.commit()
     db.session.refresh(device)
     return released

@@ -15,6 +15,7 @@ from portal.android.qr import qr_version
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment.models import PendingEnrollment, QrCode
+from portal.enrollment import webhook_events
 from portal.enrollment.pending import expire_due
 from portal.errors import WHOLE, DomainError
 from portal.mail.outbox import queue_for_qr_code
@@ -133,3 +134,5 @@ def _audit(old: QrCode, new: QrCode, admin: AdminUser, moved: int, mail: bool) -
            companion_component=new.companion_component, mail_again=mail)
     record("qr_code.revoke", **actor, target=old.public_id, released=0,
            regenerated_as=new.public_id)
+    webhook_events.qr_code_revoked(old, revoked_by=admin.username, released=0,
+                                   regenerated_as=new.public_id)

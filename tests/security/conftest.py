@@ -65,7 +65,8 @@ def known(db, make_admin, make_qr_code):
 def known_objects(make_admin, make_qr_code) -> dict:
     """Real objects for the URL map's arguments, so a missing guard would really act on one:
     an Automatic Provisioning QR with its pending enrollment and outbox mail, a custom
-    localization, a Zero-Touch entry, an API token. (Also the accessibility walk's, on a live server.)"""
+    localization, a Zero-Touch entry, an API token, a bulk batch and a preview, a webhook
+    endpoint with a delivery. (Also the accessibility walk's, on a live server.)"""
     from portal.database import db
     from portal.enrollment.models import PendingEnrollment, ZeroTouchEntry
     from portal.enrollment.zero_touch import import_identifiers
@@ -84,8 +85,9 @@ def known_objects(make_admin, make_qr_code) -> dict:
     batch, staged = _batch_and_preview(make_admin)
     from portal.accounts.api_tokens import create_token
     token = create_token("Security walk", "read", created_by="setup", days=30).token
-    return {"batch_id": batch, "staged_id": staged, "public_id": qr.public_id, "tag": "fr-CA",
-            "entry_id": entry,
+    endpoint, delivery = _webhook(device)
+    return {"batch_id": batch, "staged_id": staged, "endpoint_id": endpoint,
+            "delivery_id": delivery, "public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
             "device_id": device, "token_id": token.id}
@@ -107,6 +109,24 @@ def _batch_and_preview(make_admin) -> tuple[str, str]:
     staged = bulk.stage(preview, name=None, network_profile_id=profile.id, otp_validity=None,
                         created_by=make_admin(username="bulk-admin"))
     return batch.public_id, staged.public_id
+
+
+def _webhook(device: str) -> tuple[int, int]:
+    """A webhook endpoint and one delivery queued for it."""
+    from functools import partial
+
+    from portal.audit.log import record
+    from portal.database import db
+    from portal.webhooks.endpoints import create_endpoint
+    from portal.webhooks.events import emit
+    from portal.webhooks.models import WebhookDelivery
+    endpoint, _secret = create_endpoint("https://hooks.example.com/in", "Security walk",
+                                        ["device.enrolled"], actor="setup",
+                                        audit=partial(record, actor_type="operator",
+                                                      actor="setup"))
+    emit("device.enrolled", {"device": {"id": device}})
+    db.session.commit()
+    return endpoint.id, db.session.scalar(sa.select(WebhookDelivery.id))
 
 
 def _enrolled_device(qr) -> str:
