@@ -15,3 +15,4 @@ from portal.admin import audit, auth, companion, devices, localizations  # noqa:
 from portal.admin import mail, navigation, qr_codes, sign_in_settings  # noqa: E402,F401
 from portal.admin import errors, ssp_settings, two_step, zero_touch  # noqa: E402,F401
 from portal.admin import account, administrators, licenses, preflight, users  # noqa: E402,F401
+from portal.admin import network_profiles  # noqa: E402,F401

@@ -142,6 +142,14 @@ def delete(profile: NetworkProfile, *, actor: str, actor_type: str = "admin") ->
     db.session.commit()
 
 
+def describe(profile: NetworkProfile) -> str:
+    """What the profile is, in the console's words: "Wi-Fi School (WPA)", "Mobile data"."""
+    if profile.network != NetworkType.WIFI:
+        return "Mobile data"
+    security = "open" if profile.wifi_security == SecurityType.NONE else profile.wifi_security
+    return f"Wi-Fi {profile.wifi_ssid} ({security}{', hidden' if profile.wifi_hidden else ''})"
+
+
 def request_values(profile: NetworkProfile) -> dict:
     """The profile as a QrCodeRequest's network fields (the password decrypted)."""
     return {"network": profile.network, "wifi_ssid": profile.wifi_ssid,

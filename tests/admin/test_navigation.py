@@ -12,7 +12,7 @@ from tests.security.conftest import url_for_rule
 
 MENU_LINKS = [("Devices", "/admin/devices/", ["Pending", "Devices"]),
               ("Admin", "/admin/settings/self-service-portal",
-               ["Self Service Portal", "Companion", "Preflight", "Localizations",
+               ["Self Service Portal", "Companion", "Preflight", "Localizations", "Network profiles",
                 "Zero-Touch / Knox", "Sign-in methods", "Mail", "Outbox", "Audit log", "Users",
                 "Administrators", "Licenses"])]
 

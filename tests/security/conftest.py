@@ -71,6 +71,7 @@ def known_objects(make_admin, make_qr_code) -> dict:
     from portal.enrollment.zero_touch import import_identifiers
     from portal.mail.models import OutboxMessage
     from portal.settings.localizations import add_localization
+    from portal.settings.network_profiles import ProfileValues, save as save_profile
 
     make_admin(mail_recipient=True)
     qr = make_qr_code("auto")
@@ -81,10 +82,12 @@ def known_objects(make_admin, make_qr_code) -> dict:
     pending = db.session.scalar(sa.select(PendingEnrollment.id)
                                 .where(PendingEnrollment.qr_code_id == qr.id))
     device = _enrolled_device(qr)
+    profile = save_profile(ProfileValues("Security Wi-Fi", "wifi", "Security", "WPA",
+                                         "security-secret"), actor="setup")
     return {"public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
-            "device_id": device}
+            "device_id": device, "profile_id": profile.id}
 
 
 def _enrolled_device(qr) -> str:
