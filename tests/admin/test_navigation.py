@@ -12,9 +12,9 @@ from tests.security.conftest import url_for_rule
 
 MENU_LINKS = [("Devices", "/admin/devices/", ["Pending", "Devices"]),
               ("Admin", "/admin/settings/self-service-portal",
-               ["Self Service Portal", "Companion", "Preflight", "Localizations", "Network profiles",
-                "Zero-Touch / Knox", "Sign-in methods", "Mail", "Outbox", "Audit log", "Users",
-                "Administrators", "Licenses"])]
+               ["Self Service Portal", "Companion", "Preflight", "Localizations",
+                "Network profiles", "Zero-Touch / Knox", "Sign-in methods", "Mail", "Outbox",
+                "Audit log", "Users", "Administrators", "Licenses"])]
 
 
 def nav(html: str) -> str:

@@ -35,7 +35,8 @@ def width(request) -> int:
 def admin_page(browser, server, width):
     context, page = signed_in_context(browser, server, width=width, height=800)
     log = []
-    page.on("console", lambda message: log.append(f"{message.type}: {message.text} at {message.location} on {page.url}"))
+    page.on("console", lambda message: log.append(
+        f"{message.type}: {message.text} on {page.url}"))
     page.on("pageerror", lambda error: log.append(f"pageerror: {error}"))
     yield page
     problems = [m for m in log if BLOCKED.search(m) or m.startswith(("error", "pageerror"))]
