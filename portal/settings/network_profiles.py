@@ -126,7 +126,12 @@ def save(values: ProfileValues, *, actor: str, profile: NetworkProfile | None = 
         profile.wifi_password_enc = vault.encrypt(password) if password else None
     profile.name, profile.name_key = values.name.strip(), _key(values.name)
     profile.updated_at, profile.updated_by = utcnow(), actor
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:  # another admin saved this name a moment ago
+        db.session.rollback()
+        raise NetworkProfileError({"name": f"A network profile named '{values.name.strip()}' "
+                                           "already exists."}) from None
     record("network_profile.create" if creating else "network_profile.update",
            actor_type=actor_type, actor=actor, target=profile.name, version=profile.version,
            network=profile.network, ssid=profile.wifi_ssid)
