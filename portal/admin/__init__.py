@@ -19,3 +19,4 @@ from portal.admin import bulk  # noqa: E402,F401  (after zero_touch: its 413 han
 from portal.admin import printing  # noqa: E402,F401
 from portal.admin import api_tokens  # noqa: E402,F401
 from portal.admin import webhooks  # noqa: E402,F401
+from portal.admin import network_profiles  # noqa: E402,F401

@@ -12,7 +12,8 @@ from portal.android.certificates import (MAX_UPLOAD_BYTES, CertificateError,
 from portal.provisioning import wizard
 from portal.provisioning.pending_actions import Extension
 from portal.provisioning.qr_codes import QrCodeRequest
-from portal.provisioning.wizard import WizardState
+from portal.provisioning.wizard import SAVED_PROFILE, WizardState
+from portal.settings.network_profiles import ProfileValues
 from portal.vocabulary import (EapMethod, EnrollmentOption, NetworkType, Phase2, ProxyKind,
                                SecurityType, UserType)
 from portal.web.forms import FilterForm, show_errors, strip
@@ -21,6 +22,9 @@ from portal.web.forms import FilterForm, show_errors, strip
 _NO_DIRECTORY = ("No directory is configured: set up Active Directory under Admin → Sign-in "
                  "methods before choosing LDAP users, or choose User Type Local.")
 _DIRECTORY_INPUTS = ("ldap_bind", "ldap_password", "ldap_query")
+_NETWORKS = [(NetworkType.WIFI, "Wi-Fi"), (NetworkType.MOBILE, "Mobile data")]
+NO_PROFILES = ("No network profile is saved yet: create one under Admin → Network profiles, or "
+               "choose Wi-Fi or Mobile data.")
 
 
 class LoginForm(FlaskForm):
@@ -66,8 +70,10 @@ class QrCodeForm(FlaskForm):
                                        "list": "time-zones", "placeholder": "e.g. Europe/Zurich"})
     usage_count = IntegerField("Usage Count", default=1, validators=[
         Optional(), NumberRange(min=1, message="Usage Count must be 1 or more.")])
-    network = RadioField("Network Type", default=NetworkType.WIFI, choices=[
-        (NetworkType.WIFI, "Wi-Fi"), (NetworkType.MOBILE, "Mobile data")])
+    network = RadioField("Network Type", default=NetworkType.WIFI,
+                         choices=_NETWORKS + [(SAVED_PROFILE, "Saved profile")])
+    # The saved profiles, set by the view; the domain says when the id is not one of them.
+    network_profile = SelectField("Network profile", choices=[], validate_choice=False)
     wifi_ssid = StringField("SSID", validators=[Optional(), Length(max=128)],
                             render_kw={"autocomplete": "off", "spellcheck": "false"})
     wifi_security = SelectField("Security Type", default=SecurityType.WPA, choices=[
@@ -131,6 +137,7 @@ class QrCodeForm(FlaskForm):
     companion = HiddenField("Companion")
 
     has_directory = False  # set by the view: is an LDAP directory configured?
+    has_profiles = False   # set by the view: is any network profile saved?
 
     @property
     def state(self) -> WizardState:
@@ -182,6 +189,9 @@ class QrCodeForm(FlaskForm):
             "username": state.applies("username") and not self.username.data
             and "Choose the local user the devices are enrolled for.",
             "ldap_user": state.applies("ldap_user") and self._ldap_user_error(),
+            "network_profile": state.profile and not self.network_profile.data
+            and ("Choose one of the saved network profiles." if self.has_profiles
+                 else NO_PROFILES),
             "usage_count": state.auto and self.usage_count.data is None
             and "Enter a Usage Count of 1 or more.",
             "alternative_email": state.alternative and not self.alternative_email.data
@@ -202,6 +212,34 @@ class QrCodeForm(FlaskForm):
         if picked_user(self.ldap_user.data) is None:
             return "Search the directory and choose the user the devices are enrolled for."
         return None
+
+
+class NetworkProfileForm(FlaskForm):
+    """Admin → Network profiles: the wizard's own Wi-Fi fields (names, labels, and the rule of
+    portal.android.wifi behind them), saved once under a name and chosen in the wizard."""
+
+    name = StringField("Name", filters=[strip], render_kw={
+        "autocomplete": "off", "placeholder": "e.g. School Wi-Fi"})
+    # The domain's messages say what is wrong with a choice: no "Not a valid choice" first.
+    network = RadioField("Network Type", default=NetworkType.WIFI, choices=_NETWORKS,
+                         validate_choice=False)
+    wifi_ssid = QrCodeForm.wifi_ssid
+    wifi_security = SelectField("Security Type", default=SecurityType.WPA, choices=[
+        (SecurityType.WPA, "WPA"), (SecurityType.WEP, "WEP"), (SecurityType.NONE, "None")],
+        validate_choice=False)
+    wifi_password = QrCodeForm.wifi_password  # never sent back; empty keeps the stored one
+    wifi_hidden = QrCodeForm.wifi_hidden
+
+    def to_values(self) -> ProfileValues:
+        """A hidden field (the password of an open network) is sent by the browser all the
+        same: as in the wizard, only the fields the choices show are read."""
+        state = WizardState.from_values(self.data)
+        return ProfileValues(name=self.name.data or "", network=self.network.data or "",
+                             wifi_ssid=self.wifi_ssid.data or None,
+                             wifi_security=self.wifi_security.data or None,
+                             wifi_password=state.applies("wifi_password")
+                             and self.wifi_password.data or None,
+                             wifi_hidden=bool(self.wifi_hidden.data))
 
 
 class ExtendForm(FlaskForm):

@@ -35,7 +35,7 @@ from portal.provisioning.regenerate import RegenerateError, regenerate_qr_code a
 from portal.provisioning.qr_codes import create_qr_code as create
 from portal.provisioning.qr_codes import UNLIMITED, usage_count_rule, validate_request, view_otp
 from portal.provisioning.qr_codes import density as qr_density
-from portal.settings import companion, localizations, otp_policy
+from portal.settings import companion, localizations, network_profiles, otp_policy
 from portal.settings import sign_in as sign_in_settings
 from portal.vocabulary import EnrollmentOption
 from portal.web.forms import show_errors
@@ -61,6 +61,11 @@ def _form(**options) -> QrCodeForm:
     form.lang.choices = [_localization_choice(loc.tag, loc.name)
                          for loc in localizations.all_localizations()]
     form.has_directory = sign_in_settings.current().ldap is not None
+    profiles = network_profiles.all_profiles()
+    form.has_profiles = bool(profiles)
+    form.network_profile.choices = [("", "Choose a profile")] + [
+        (str(profile.id), f"{profile.name} — {network_profiles.describe(profile)}")
+        for profile in profiles]
     return form
 
 

@@ -12,6 +12,7 @@ from portal.vocabulary import (EapMethod, EnrollmentOption, NetworkType, ProxyKi
 # WizardState and, by the same name, a `[data-when~=name]` rule in static/css/portal.css, so the
 # browser shows exactly the fields this table lets into the request, with no request of its own.
 SHOWN_WHEN: dict[str, tuple[str, ...]] = {
+    "network_profile": ("profile",),
     "user_type": ("auto",),
     "username": ("auto", "local"),
     "ldap_bind": ("auto", "ldap"),
@@ -42,8 +43,12 @@ SHOWN_WHEN: dict[str, tuple[str, ...]] = {
     "otp_unlimited": ("auto", "define_otp"),
     "otp_validity": ("auto", "define_otp", "limited"),
 }
-CONDITIONS = ("auto", "ssp", "local", "ldap", "wifi", "mobile", "secured", "alternative",
+CONDITIONS = ("auto", "ssp", "local", "ldap", "wifi", "mobile", "profile", "secured",
+              "alternative",
               "define_otp", "limited", "eap", "inner", "tls", "no_tls", "manual_proxy", "pac")
+# The wizard's third Network Type: a saved network profile (Admin → Network profiles) gives the
+# network, so the request carries the profile's id instead of Wi-Fi or mobile-data fields.
+SAVED_PROFILE = "profile"
 
 
 def _member(enum: type[StrEnum], value, default: StrEnum) -> StrEnum:
@@ -58,7 +63,7 @@ class WizardState:
     """The choices made so far; the form's defaults when nothing was chosen."""
     option: EnrollmentOption = EnrollmentOption.SSP
     user_type: UserType = UserType.LOCAL
-    network: NetworkType = NetworkType.WIFI
+    network: str = NetworkType.WIFI  # a NetworkType or SAVED_PROFILE
     wifi_security: SecurityType = SecurityType.WPA
     send_alternative: bool = False
     define_otp: bool = False
@@ -70,7 +75,8 @@ class WizardState:
     def from_values(cls, values: Mapping) -> "WizardState":
         return cls(option=_member(EnrollmentOption, values.get("option"), cls.option),
                    user_type=_member(UserType, values.get("user_type"), cls.user_type),
-                   network=_member(NetworkType, values.get("network"), cls.network),
+                   network=SAVED_PROFILE if values.get("network") == SAVED_PROFILE
+                   else _member(NetworkType, values.get("network"), cls.network),
                    wifi_security=_member(SecurityType, values.get("wifi_security"),
                                          cls.wifi_security),
                    send_alternative=bool(values.get("send_alternative")),
@@ -86,6 +92,7 @@ class WizardState:
     ldap = property(lambda self: self.user_type == UserType.LDAP)
     wifi = property(lambda self: self.network == NetworkType.WIFI)
     mobile = property(lambda self: self.network == NetworkType.MOBILE)
+    profile = property(lambda self: self.network == SAVED_PROFILE)
     secured = property(lambda self: self.wifi_security != SecurityType.NONE)
     alternative = property(lambda self: self.send_alternative)
     limited = property(lambda self: not self.otp_unlimited)
@@ -136,16 +143,29 @@ def _text(value) -> str | None:
     return value or None
 
 
+def _profile_id(value) -> int:
+    """The chosen profile's id; 0, which no profile has, for nothing or anything not a number
+    (the domain then says "Choose one of the saved network profiles")."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 19 else 0
+
+
 def to_request(values: Mapping) -> QrCodeRequest:
     """The domain's request from the submitted values: a field that does not apply to the
     choices made is not read, whatever it holds."""
     state = WizardState.from_values(values)
     given = {name: values.get(name) if state.applies(name) else None for name in SHOWN_WHEN}
-    validity = given["otp_validity"]
+    validity, network = given["otp_validity"], state.network
+    profile_id = None
+    if state.profile:
+        # The profile's network replaces this placeholder (portal.provisioning.qr_codes), so
+        # an unknown profile is the only message, beside the select.
+        network, profile_id = NetworkType.MOBILE, _profile_id(given["network_profile"])
     if state.applies("otp_unlimited") and state.otp_unlimited:
         validity = UNLIMITED
     return QrCodeRequest(
-        option=state.option, lang=values.get("lang"), network=state.network,
+        option=state.option, lang=values.get("lang"), network=network,
+        network_profile_id=profile_id,
         wifi_ssid=given["wifi_ssid"], wifi_security=state.wifi_security if state.wifi else None,
         wifi_password=_text(given["wifi_password"]), wifi_hidden=bool(given["wifi_hidden"]),
         username=_text(given["username"]), ldap_user=_text(given["ldap_user"]),

@@ -127,7 +127,12 @@ def save(values: ProfileValues, *, actor: str, profile: NetworkProfile | None = 
         profile.wifi_password_enc = vault.encrypt(password) if password else None
     profile.name, profile.name_key = values.name.strip(), _key(values.name)
     profile.updated_at, profile.updated_by = utcnow(), actor
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:  # another admin saved this name a moment ago
+        db.session.rollback()
+        raise NetworkProfileError({"name": f"A network profile named '{values.name.strip()}' "
+                                           "already exists."}) from None
     record("network_profile.create" if creating else "network_profile.update",
            actor_type=actor_type, actor=actor, target=profile.name, version=profile.version,
            network=profile.network, ssid=profile.wifi_ssid)
@@ -141,6 +146,14 @@ def delete(profile: NetworkProfile, *, actor: str, actor_type: str = "admin") ->
     db.session.delete(profile)
     record("network_profile.delete", actor_type=actor_type, actor=actor, target=name)
     db.session.commit()
+
+
+def describe(profile: NetworkProfile) -> str:
+    """What the profile is, in the console's words: "Wi-Fi School (WPA)", "Mobile data"."""
+    if profile.network != NetworkType.WIFI:
+        return "Mobile data"
+    security = "open" if profile.wifi_security == SecurityType.NONE else profile.wifi_security
+    return f"Wi-Fi {profile.wifi_ssid} ({security}{', hidden' if profile.wifi_hidden else ''})"
 
 
 def request_values(profile: NetworkProfile) -> dict:

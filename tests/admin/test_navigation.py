@@ -13,8 +13,8 @@ from tests.security.conftest import url_for_rule
 MENU_LINKS = [("Devices", "/admin/devices/", ["Pending", "Devices"]),
               ("Admin", "/admin/settings/self-service-portal",
                ["Self Service Portal", "Companion", "Preflight", "Localizations",
-                "Zero-Touch / Knox", "Sign-in methods", "Mail", "Outbox", "Webhooks", "Audit log",
-                "Users", "Administrators", "Licenses", "API tokens"])]
+                "Network profiles", "Zero-Touch / Knox", "Sign-in methods", "Mail", "Outbox",
+                "Webhooks", "Audit log", "Users", "Administrators", "Licenses", "API tokens"])]
 
 
 def nav(html: str) -> str:

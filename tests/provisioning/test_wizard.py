@@ -81,3 +81,24 @@ def test_every_condition_is_a_property_and_has_exactly_one_css_rule():
     for condition in CONDITIONS:
         assert isinstance(getattr(state, condition), bool), condition
         assert len(re.findall(rf"\[data-when~={condition}\]", css)) == 1, condition
+
+
+def test_saved_profile_hides_every_wifi_field_and_sends_only_the_profiles_id():
+    state = WizardState.from_values({"network": "profile", "wifi_security": "EAP",
+                                     "proxy": "manual"})
+    assert state.profile and not state.wifi and not state.mobile
+    assert state.applies("network_profile")
+    assert not any(state.applies(name) for name in SHOWN_WHEN if name.startswith(
+        ("wifi_", "proxy", "pac")))
+    assert not WizardState.from_values({"network": "wifi"}).applies("network_profile")
+
+    request = to_request(dict(EVERYTHING, network="profile", network_profile="7"))
+
+    assert (request.network_profile_id, request.wifi_ssid, request.wifi_password,
+            request.wifi_security, request.proxy_host) == (7, None, None, None, None)
+
+
+@pytest.mark.parametrize("chosen", [None, "", "abc", "-1", "9" * 40])
+def test_a_saved_profile_choice_without_a_usable_id_asks_for_one(chosen):
+    request = to_request(dict(EVERYTHING, network="profile", network_profile=chosen))
+    assert request.network_profile_id == 0  # no profile has it: the domain says choose one

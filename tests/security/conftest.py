@@ -72,6 +72,7 @@ def known_objects(make_admin, make_qr_code) -> dict:
     from portal.enrollment.zero_touch import import_identifiers
     from portal.mail.models import OutboxMessage
     from portal.settings.localizations import add_localization
+    from portal.settings.network_profiles import ProfileValues, save as save_profile
 
     make_admin(mail_recipient=True)
     qr = make_qr_code("auto")
@@ -86,11 +87,13 @@ def known_objects(make_admin, make_qr_code) -> dict:
     from portal.accounts.api_tokens import create_token
     token = create_token("Security walk", "read", created_by="setup", days=30).token
     endpoint, delivery = _webhook(device)
+    profile = save_profile(ProfileValues("Security Wi-Fi", "wifi", "Security", "WPA",
+                                         "security-secret"), actor="setup")
     return {"batch_id": batch, "staged_id": staged, "endpoint_id": endpoint,
             "delivery_id": delivery, "public_id": qr.public_id, "tag": "fr-CA", "entry_id": entry,
             "message_id": message or 1, "kind": "png", "pending_id": pending,
             "user_id": qr.user_id, "admin_id": make_admin(username="another-admin").id,
-            "device_id": device, "token_id": token.id}
+            "device_id": device, "token_id": token.id, "profile_id": profile.id}
 
 
 def _batch_and_preview(make_admin) -> tuple[str, str]:
