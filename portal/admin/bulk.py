@@ -179,11 +179,7 @@ def confirm_bulk(staged_id):
 
 
 def _run(batch) -> None:
-    server_url = current_app.config["PORTAL_PUBLIC_URL"]
-    if current_app.config.get("BULK_IN_BACKGROUND", True):
-        bulk.run_in_background(current_app._get_current_object(), batch.id, server_url)
-    else:  # the tests' one connection: no other thread sees their rows
-        bulk.run_batch(batch.id, server_url=server_url)
+    bulk.start_running(batch, server_url=current_app.config["PORTAL_PUBLIC_URL"])
 
 
 # The batches

@@ -47,6 +47,14 @@ def needs(scope: ApiScope):
     return decorator
 
 
+def accepts_body(max_bytes: int):
+    """A view whose request body may be larger than MAX_BODY (a bulk batch's rows)."""
+    def decorator(view):
+        view.max_body = max_bytes
+        return view
+    return decorator
+
+
 def public(view):
     """A view anyone may read without a token (the OpenAPI document)."""
     view.public = True
@@ -64,8 +72,8 @@ def _bearer() -> str | None:
 
 @bp.before_request
 def authenticate():
-    request.max_content_length = MAX_BODY
     view = current_app.view_functions.get(request.endpoint)
+    request.max_content_length = getattr(view, "max_body", MAX_BODY)
     if view is None or getattr(view, "public", False):
         return
     token = api_tokens.authenticate(_bearer())
@@ -91,7 +99,8 @@ def audit(response):
         api_tokens.record_call(called.token_id, called.name, method=request.method,
                                path=request.path[:200], status=response.status_code,
                                target=(request.view_args or {}).get("public_id")
-                               or (request.view_args or {}).get("device_id"))
+                               or (request.view_args or {}).get("device_id")
+                               or (request.view_args or {}).get("batch_id"))
     except sa.exc.SQLAlchemyError as error:
         db.session.rollback()
         current_app.logger.warning("Admin API call by token %s not audited: %s", called.name,

@@ -17,7 +17,8 @@ CODES = {
     405: ("method_not_allowed", "This method is not allowed here."),
     409: ("conflict", "The request conflicts with the resource's state."),
     410: ("gone", "The resource is revoked."),
-    413: ("payload_too_large", "The request body is larger than 16 KiB."),
+    413: ("payload_too_large", "The request body is too large: at most 16 KiB (1 MiB for "
+                               "POST /batches)."),
     415: ("unsupported_media_type", "The request body must be application/json."),
     422: ("validation_failed", "The request has invalid fields."),
     429: ("rate_limited", "Too many requests with this token; try again later."),

@@ -5,10 +5,10 @@ from flask import current_app, jsonify
 from portal.adminapi import bp
 from portal.adminapi.auth import public
 from portal.adminapi.errors import CODES
-from portal.adminapi.schemas import (MAX_LIMIT, MAX_QUERY, MAX_TEXT, NETWORK_FIELDS, QR_FIELDS,
-                                     SECURITIES)
+from portal.adminapi.schemas import (BATCH_FIELDS, MAX_LIMIT, MAX_QUERY, MAX_TEXT,
+                                     NETWORK_FIELDS, QR_FIELDS, ROW_FIELDS, SECURITIES)
 from portal.enrollment import devices as fleet
-from portal.provisioning import listing
+from portal.provisioning import bulk, listing
 from portal.vocabulary import DeviceState, EnrollmentOption, NetworkType, PendingState
 
 # No NUL and no control character in what the server stores or searches.
@@ -122,16 +122,55 @@ SCHEMAS = {
         "next_cursor": _NULLABLE_STRING}},
     "Retired": {"type": "object", "required": ["device", "license_released"], "properties": {
         "device": _ref("Device"), "license_released": {"type": "boolean"}}},
+    "BatchRequest": {
+        "type": "object", "additionalProperties": False,
+        "required": ["network_profile", "rows"],
+        "description": "A bulk batch: Automatic Provisioning QR codes, one per row, with the "
+                       "CSV's columns (user for username); checked as Devices → Pending → "
+                       "Bulk provisioning checks a CSV",
+        "properties": {
+            "network_profile": {**_TEXT, "type": "string",
+                                "description": "a saved network profile's name"},
+            "otp_validity": {"oneOf": [{"type": "integer", "minimum": -2**31,
+                                        "maximum": 2**31},
+                                       {"const": "unlimited"}, {"type": "null"}],
+                             "description": "hours; the OTP settings' default when left out"},
+            "name": _TEXT,
+            "rows": {"type": "array", "minItems": 1, "maxItems": bulk.MAX_ROWS, "items": {
+                "type": "object", "additionalProperties": False, "properties": {
+                    "user": {**_TEXT, "description": "a local user's name"},
+                    "usage_count": {"type": ["integer", "null"], "minimum": -2**31,
+                                    "maximum": 2**31, "description": "1 when left out"},
+                    "localization": _TEXT, "send_to_user": {"type": ["boolean", "null"]},
+                    "alternative_address": _TEXT}}}}},
+    "Batch": {
+        "type": "object",
+        "required": ["id", "name", "state", "rows", "done", "error", "network_profile",
+                     "created_by", "created_at", "links"],
+        "properties": {
+            "id": _STRING, "name": _NULLABLE_STRING,
+            "state": {"enum": ["preparing", "created", "failed", "interrupted"]},
+            "rows": {"type": "integer"}, "done": {"type": "integer"},
+            "error": _NULLABLE_STRING, "network_profile": _NULLABLE_STRING,
+            "created_by": _NULLABLE_STRING, "created_at": {**_TIME, "type": "string"},
+            "links": {"type": "object", "additionalProperties": _STRING}}},
     "Licenses": {"type": "object", "required": ["total", "used", "reserved", "remaining"],
                  "properties": {name: {"type": "integer"}
                                 for name in ("total", "used", "reserved", "remaining")}},
 }
 assert set(SCHEMAS["QrCodeRequest"]["properties"]) == set(QR_FIELDS)
 assert set(SCHEMAS["Network"]["properties"]) == set(NETWORK_FIELDS)
+assert set(SCHEMAS["BatchRequest"]["properties"]) == set(BATCH_FIELDS)
+assert set(SCHEMAS["BatchRequest"]["properties"]["rows"]["items"]["properties"]) == \
+    set(ROW_FIELDS)
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "^[A-Za-z0-9_-]+$"}
 _QR_ID = {"name": "public_id", "in": "path", "required": True, "schema": _ID}
 _DEVICE_ID = {"name": "device_id", "in": "path", "required": True, "schema": _ID}
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
+_BATCH = {"name": "batch", "in": "query", "required": False,
+          "description": "only the QR codes of this bulk batch (its id)",
+          "schema": {"type": "string", "maxLength": MAX_QUERY, "pattern": "^[^\x00-\x1f]*$"}}
 _LIMIT = {"name": "limit", "in": "query", "required": False,
           "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 25}}
 _AFTER = {"name": "after", "in": "query", "required": False,
@@ -207,8 +246,10 @@ def document(server_url: str) -> dict:
                     {"200": _ok("QrCodeList", "One page")},
                     parameters=[_LIMIT, _AFTER, _Q,
                                 _enum_query("state", listing.STATES + (listing.STALE,)),
-                                _enum_query("option", [o.value for o in EnrollmentOption])],
-                    errors=[(422, "A bad limit, cursor or filter")])},
+                                _enum_query("option", [o.value for o in EnrollmentOption]),
+                                _BATCH],
+                    errors=[(422, "A bad limit, cursor or filter"),
+                            (404, "No batch has the id given as ?batch=")])},
             "/qr-codes/{public_id}": {"get": _operation(
                 "getQrCode", "One QR code", {"200": _ok("QrCode", "The QR code")},
                 parameters=[_QR_ID], errors=[404])},
@@ -249,6 +290,18 @@ def document(server_url: str) -> dict:
                 {"200": _ok("Retired", "Retired now")}, scope="provision",
                 parameters=[_DEVICE_ID],
                 errors=[404, (409, "Already retired", "already_retired")])},
+            "/batches": {"post": _operation(
+                "createBatch", "Create a bulk batch of Automatic Provisioning QR codes from "
+                "rows (all or nothing)",
+                {"201": _ok("Batch", "Made at once"),
+                 "202": _ok("Batch", "Being made in the background: poll links.self")},
+                scope="provision", body="BatchRequest",
+                errors=[(422, "Invalid fields or rows, by name (error.fields: rows[3].user)"),
+                        (409, "Too few licenses now (taken meanwhile): nothing saved",
+                         "batch_failed")])},
+            "/batches/{batch_id}": {"get": _operation(
+                "getBatch", "A bulk batch: its state and progress",
+                {"200": _ok("Batch", "The batch")}, parameters=[_BATCH_ID], errors=[404])},
             "/licenses": {"get": _operation(
                 "getLicenses", "The license figures",
                 {"200": _ok("Licenses", "Total, used, reserved, remaining")})},

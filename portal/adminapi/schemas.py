@@ -204,3 +204,67 @@ def pager_arguments(args, columns) -> dict:
         raise ValidationFailed({"after": "Is not a cursor of this list: use next_cursor as "
                                          "it was given."})
     return {"after": after}
+
+
+# POST /batches: a bulk batch from JSON rows, the CSV's columns by the API's names.
+BATCH_FIELDS = ("network_profile", "otp_validity", "name", "rows")
+ROW_FIELDS = ("user", "usage_count", "localization", "send_to_user", "alternative_address")
+_ROW_COLUMN = {"user": "username"}          # the API's row field → the CSV's column
+_API_COLUMN = {"username": "user", "ldap_user": "user", "ldap_bind": "request", "": "rows"}
+
+
+def batch_request(body, *, max_rows: int) -> dict:
+    """The batch's settings and rows from POST /batches' body (rows as the bulk domain reads
+    a CSV's: {"row": n, column: value}); raises ValidationFailed with every wrong field."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.", "request")
+    fields = _Fields(body)
+    fields.unknown(BATCH_FIELDS)
+    values = {"otp_validity": fields.integer("otp_validity", words=(UNLIMITED,)),
+              "name": fields.text("name") or None, "rows": []}
+    profile_name = fields.text("network_profile")
+    if profile_name is None and "network_profile" not in fields.errors:
+        fields._error("network_profile", "Give the name of a saved network profile.")
+    elif profile_name is not None:
+        profile = network_profiles.find(profile_name)
+        if profile is None:
+            fields._error("network_profile", f"No network profile is named '{profile_name}'.")
+        else:
+            values["network_profile_id"] = profile.id
+    rows = body.get("rows")
+    if not isinstance(rows, list) or not rows:
+        fields._error("rows", "Must be a list of 1 or more rows (objects).")
+    elif len(rows) > max_rows:
+        fields._error("rows", f"Has {len(rows):,} rows; a batch has at most {max_rows:,}.")
+    else:
+        for index, row in enumerate(rows):
+            values["rows"].append(_batch_row(row, index, fields))
+    if fields.errors:
+        raise ValidationFailed(fields.errors)
+    return values
+
+
+def _batch_row(row, index: int, fields: _Fields) -> dict:
+    if not isinstance(row, dict):
+        fields._error(f"rows[{index}]", "Must be an object: user, usage_count, localization, "
+                                        "send_to_user, alternative_address.")
+        return {}
+    inner = _Fields(row, f"rows[{index}].")
+    inner.unknown(ROW_FIELDS)
+    values = {"row": index + 1, "username": inner.text("user"),
+              "usage_count": inner.integer("usage_count"),
+              "localization": inner.text("localization"),
+              "send_to_user": inner.boolean("send_to_user"),
+              "alternative_address": inner.text("alternative_address")}
+    fields.errors.update(inner.errors)
+    return values
+
+
+def batch_errors(problems) -> dict[str, str]:
+    """The bulk domain's problems (row 1 = rows[0]; row 0 = the batch) by the API's names."""
+    errors = {}
+    for problem in problems:
+        column = _API_COLUMN.get(problem.column, problem.column)
+        name = f"rows[{problem.row - 1}].{column}" if problem.row else column
+        errors.setdefault(name, problem.message)
+    return errors

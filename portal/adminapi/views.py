@@ -8,26 +8,24 @@ from flask import Response, current_app, jsonify, request, url_for
 
 from portal import vault
 from portal.adminapi import bp
-from portal.adminapi.auth import caller, needs
+from portal.adminapi.auth import accepts_body, caller, needs
 from portal.adminapi.errors import ApiError, ValidationFailed
-from portal.adminapi.schemas import (api_errors, json_body, list_arguments, pager_arguments,
-                                     qr_code_request)
+from portal.adminapi.schemas import (api_errors, batch_errors, batch_request, json_body,
+                                     list_arguments, pager_arguments, qr_code_request)
 from portal.android import qr as qr_images
 from portal.database import db
 from portal.enrollment import devices as fleet
 from portal.enrollment import retirement
-from portal.enrollment.models import QrCode, is_public_id
+from portal.enrollment.models import Batch, QrCode, is_public_id
 from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figures,
                                        pending_counts, pending_enrollments, revoke_qr_code)
 from portal.mail.delivery import send_soon
-from portal.provisioning import listing
+from portal.provisioning import bulk, listing
+from portal.settings import network_profiles
 from portal.provisioning.qr_codes import ProvisioningError, create_qr_code
 from portal.vocabulary import ApiScope, EnrollmentOption
 from portal.web.pagination import keyset
 
-# (Batches: POST /batches, "create a bulk batch from JSON rows", goes here once the bulk
-# domain (portal/provisioning/bulk.py) is merged: parse the rows as schemas.qr_code_request
-# does, call the bulk domain's one function, answer 201 with the batch; needs(PROVISION).)
 
 
 def _time(value):
@@ -95,9 +93,10 @@ def create_qr():
 def list_qr_codes():
     limit, filters = list_arguments(request.args, filters={
         "q": None, "state": listing.STATES + (listing.STALE,),
-        "option": tuple(EnrollmentOption)})
+        "option": tuple(EnrollmentOption), "batch": None})
+    batch_id = _load_batch(filters["batch"]).id if filters["batch"] else None
     page = keyset(listing.qr_code_keys(filters["q"], state=filters["state"],
-                                       option=filters["option"]),
+                                       option=filters["option"], batch_id=batch_id),
                   listing.ORDER, pager_arguments(request.args, listing.ORDER), limit,
                   scalars=False)
     items = [_qr_json(qr, username, state, {"pending": pending, "used": used,
@@ -232,3 +231,57 @@ def licenses():
     figures = current_figures()
     return jsonify(total=figures.total, used=figures.used, reserved=figures.reserved,
                    remaining=figures.remaining)
+
+
+# Bulk batches --------------------------------------------------------------------------------
+
+BATCH_MAX_BODY = 1024 * 1024
+
+
+def _load_batch(batch_id: str) -> Batch:
+    batch = bulk.find_batch(batch_id) if is_public_id(batch_id) else None
+    if batch is None:
+        raise ApiError(404, "not_found", "There is no batch with this id.")
+    return batch
+
+
+def _batch_json(batch: Batch) -> dict:
+    profile = network_profiles.get(batch.network_profile_id)
+    return {"id": batch.public_id, "name": batch.name, "state": bulk.display_state(batch),
+            "rows": batch.row_count, "done": batch.done, "error": batch.error,
+            "network_profile": profile.name if profile else None,
+            "created_by": batch.created_by_name, "created_at": _time(batch.created_at),
+            "links": {"self": url_for("adminapi.get_batch", batch_id=batch.public_id),
+                      "qr_codes": url_for("adminapi.list_qr_codes", batch=batch.public_id)}}
+
+
+@bp.post("/batches")
+@needs(ApiScope.PROVISION)
+@accepts_body(BATCH_MAX_BODY)
+def create_batch():
+    """A bulk batch from JSON rows, checked and made as Devices → Pending → Bulk provisioning
+    makes one from a CSV: every row checked first (422 naming each, nothing saved), then one
+    transaction. 201 when it is made at once, 202 while it is made in the background (poll
+    its link)."""
+    values = batch_request(json_body(), max_rows=bulk.MAX_ROWS)
+    server_url = current_app.config["PORTAL_PUBLIC_URL"]
+    options = {"network_profile_id": values["network_profile_id"],
+               "otp_validity": values["otp_validity"], "created_by": None}
+    preview = bulk.preview_rows(values["rows"], server_url=server_url, **options)
+    if not preview.ok:
+        raise ValidationFailed(batch_errors(preview.problems))
+    staged = bulk.stage(preview, name=values["name"], replace_earlier=False, **options)
+    batch = bulk.start_batch(staged, created_by=None,
+                             created_by_name=f"API token {caller().name}"[:150])
+    batch = bulk.start_running(batch, server_url=server_url, actor=caller().actor)
+    if batch.state == "failed":
+        raise ApiError(409, "batch_failed", batch.error or "The batch could not be made.")
+    response = jsonify(_batch_json(batch))
+    response.status_code = 201 if batch.state == "created" else 202
+    response.headers["Location"] = url_for("adminapi.get_batch", batch_id=batch.public_id)
+    return response
+
+
+@bp.get("/batches/<batch_id>")
+def get_batch(batch_id):
+    return jsonify(_batch_json(_load_batch(batch_id)))

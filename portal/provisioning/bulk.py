@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from portal.accounts.directory import pick_token
 from portal.accounts.models import AdminUser
@@ -363,15 +364,18 @@ def _directory_users(rows: list[dict], directory: Directory | None,
 # Staging and creating the batch
 
 def stage(preview: Preview, *, name: str | None, network_profile_id, otp_validity,
-          created_by: AdminUser | None) -> StagedBatch:
-    """Keep a clean preview's rows for Confirm (no QR code, no license yet). Commits."""
+          created_by: AdminUser | None, replace_earlier: bool = True) -> StagedBatch:
+    """Keep a clean preview's rows for Confirm (no QR code, no license yet). Commits.
+    replace_earlier=False: keep the same creator's unconfirmed previews (the Admin API, whose
+    calls may run at once, confirms each at once)."""
     if not preview.ok:
         raise BulkError(preview.problems or [Problem(0, "", "There are no rows.")])
-    # An admin's earlier previews that were never confirmed are dropped: one at a time.
-    db.session.execute(sa.delete(StagedBatch).where(
-        StagedBatch.batch_id.is_(None),
-        StagedBatch.created_by_id == (created_by.id if created_by else None)
-        if created_by else StagedBatch.created_by_id.is_(None)))
+    if replace_earlier:
+        # An admin's earlier previews that were never confirmed are dropped: one at a time.
+        db.session.execute(sa.delete(StagedBatch).where(
+            StagedBatch.batch_id.is_(None),
+            StagedBatch.created_by_id == (created_by.id if created_by else None)
+            if created_by else StagedBatch.created_by_id.is_(None)))
     staged = StagedBatch(
         public_id=secrets.token_urlsafe(12), name=(name or "")[:255] or None,
         network_profile_id=int(network_profile_id),
@@ -403,14 +407,16 @@ def find_staged(public_id: str, created_by: AdminUser | None) -> StagedBatch | N
         StagedBatch.created_by_id == (created_by.id if created_by else None)))
 
 
-def start_batch(staged: StagedBatch, *, created_by: AdminUser | None) -> Batch:
+def start_batch(staged: StagedBatch, *, created_by: AdminUser | None,
+                created_by_name: str | None = None) -> Batch:
     """The batch of a confirmed preview, state preparing; run_batch makes its QR codes. Commits;
     a preview is confirmed once (a second Confirm finds it taken)."""
     batch = Batch(public_id=secrets.token_urlsafe(9), name=staged.name, state="preparing",
                   row_count=staged.row_count, done=0,
                   network_profile_id=staged.network_profile_id,
                   created_by_id=created_by.id if created_by else None,
-                  created_by_name=created_by.username if created_by else "operator")
+                  created_by_name=created_by.username if created_by
+                  else created_by_name or "operator")
     db.session.add(batch)
     db.session.flush()
     taken = db.session.execute(sa.update(StagedBatch).where(
@@ -424,7 +430,8 @@ def start_batch(staged: StagedBatch, *, created_by: AdminUser | None) -> Batch:
 
 
 def run_batch(batch_id: int, *, server_url: str,
-              progress: Callable[[int, int], None] | None = None) -> Batch:
+              progress: Callable[[int, int], None] | None = None,
+              actor: tuple[str, str] | None = None) -> Batch:
     """Make the batch's QR codes: prepared one by one outside any transaction (batch.done
     committed every PROGRESS_EVERY rows), then inserted in one transaction with one
     conditional reservation of all their licenses. On any refusal nothing is saved and the
@@ -444,7 +451,7 @@ def run_batch(batch_id: int, *, server_url: str,
                                            server_url, shared, progress)
     if problems:
         return _fail(batch, "Rows changed since the preview: " + "; ".join(problems[:5]))
-    return _insert(batch, staged, prepared, created_by)
+    return _insert(batch, staged, prepared, created_by, actor)
 
 
 def _prepare_rows(batch, rows, profile_id, otp_validity, created_by, server_url, shared,
@@ -499,7 +506,9 @@ def _progress(batch: Batch, done: int) -> None:
     db.session.refresh(batch)
 
 
-def _insert(batch: Batch, staged: StagedBatch, prepared: list, created_by) -> Batch:
+def _insert(batch: Batch, staged: StagedBatch, prepared: list, created_by,
+            actor: tuple[str, str] | None = None) -> Batch:
+    """actor: (actor_type, name) for the audit log when no admin made it (an API token)."""
     expire_due()  # commits: expired reservations free their licenses first, as one QR does
     total = sum(qr.usage_count or 0 for _, qr in prepared)
     if not seats.reserve(total):
@@ -511,7 +520,7 @@ def _insert(batch: Batch, staged: StagedBatch, prepared: list, created_by) -> Ba
     for request, qr_code in prepared:
         resolved, _ = resolve(request, record=True)
         qr_code.batch_id = batch.id
-        add_qr_code(qr_code, resolved, created_by=created_by, pending=False,
+        add_qr_code(qr_code, resolved, created_by=created_by, pending=False, actor=actor,
                     batch=batch.public_id)
         pending += pending_rows(qr_code)
     if pending:
@@ -520,8 +529,9 @@ def _insert(batch: Batch, staged: StagedBatch, prepared: list, created_by) -> Ba
         state="created", done=batch.row_count, updated_at=utcnow())
         .execution_options(synchronize_session=False))
     db.session.delete(staged)
-    record("batch.create", actor_type="admin" if created_by else "operator",
-           actor=created_by.username if created_by else "operator", target=batch.public_id,
+    actor_type, actor_name = actor or (("admin", created_by.username) if created_by
+                                       else ("operator", "operator"))
+    record("batch.create", actor_type=actor_type, actor=actor_name, target=batch.public_id,
            qr_codes=len(prepared), licenses=total, network_profile=batch.network_profile_id)
     db.session.commit()
     db.session.refresh(batch)
@@ -644,14 +654,25 @@ def mail_statuses(qr_code_ids: list[int]) -> dict[int, dict[str, int]]:
     return found
 
 
-def run_in_background(app, batch_id: int, server_url: str) -> threading.Thread:
+def start_running(batch: Batch, *, server_url: str,
+                  actor: tuple[str, str] | None = None) -> Batch:
+    """run_batch in a thread when BULK_IN_BACKGROUND (on; the tests' one connection turns it
+    off: no other thread sees their rows), else at once. Returns the batch as it is now."""
+    if current_app.config.get("BULK_IN_BACKGROUND", True):
+        run_in_background(current_app._get_current_object(), batch.id, server_url, actor)
+        return batch
+    return run_batch(batch.id, server_url=server_url, actor=actor)
+
+
+def run_in_background(app, batch_id: int, server_url: str,
+                      actor: tuple[str, str] | None = None) -> threading.Thread:
     """run_batch in a thread of this process (the request answers at once; the page polls the
     batch's progress). A worker that dies leaves the batch preparing: after STALE_AFTER without
     progress the page calls it interrupted and offers to run it again."""
     def work():
         with app.app_context():
             try:
-                run_batch(batch_id, server_url=server_url)
+                run_batch(batch_id, server_url=server_url, actor=actor)
             except Exception:  # noqa: BLE001 — the batch says it failed; the log has why
                 logger.exception("bulk batch %s failed", batch_id)
                 db.session.rollback()

@@ -19,10 +19,10 @@ _STATES = tuple(PendingState)
 
 
 def qr_code_keys(query: str = "", *, state: str | None = None,
-                 option: str | None = None) -> sa.Select:
+                 option: str | None = None, batch_id: int | None = None) -> sa.Select:
     """(created_at, id) of the QR codes matching the search of Name, QR ID, user, SSID and
     alternative address (case-insensitive, anywhere in the text), of a list state (STATES)
-    and an option (EnrollmentOption), when given; to be paged by ORDER.
+    and an option (EnrollmentOption), and of a bulk batch, when given; to be paged by ORDER.
 
     Every column it reads is in ix_qr_codes_listing, so paging, and on SQLite the search,
     never read the QR rows themselves; on PostgreSQL a selective search starts from the
@@ -36,6 +36,8 @@ def qr_code_keys(query: str = "", *, state: str | None = None,
         statement = statement.where(_in_state("active", utcnow()), _stale_keys())
     if option in tuple(EnrollmentOption):
         statement = statement.where(QrCode.option == option)
+    if batch_id is not None:
+        statement = statement.where(QrCode.batch_id == batch_id)
     return statement
 
 
