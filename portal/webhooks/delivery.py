@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from flask import after_this_request, current_app
 from standardwebhooks.webhooks import Webhook
 
-from portal import vault
+from portal import outbound, vault
 from portal.database import db, utcnow
 from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -161,15 +161,11 @@ def post(job: _Job) -> Outcome:
             if not 200 <= response.status_code < 300:
                 return Outcome(response.status_code, text, f"HTTP {response.status_code}")
             return Outcome(response.status_code, text)
-    except requests.exceptions.SSLError:
-        return Outcome(error="The receiver's certificate is not trusted (or not for this host).")
-    except requests.exceptions.ConnectTimeout:
-        return Outcome(error=f"No connection within {timeout} seconds.")
-    except requests.exceptions.ReadTimeout:
-        return Outcome(error=f"No answer within {timeout} seconds.")
-    except requests.exceptions.ConnectionError:
-        return Outcome(error="The receiver cannot be reached (connection refused or failed).")
-    except (requests.exceptions.RequestException, OSError, ValueError) as error:
+    except requests.exceptions.RequestException as error:
+        # The portal's one wording of a failed https request (portal.outbound).
+        problem = outbound.describe(error, job.url, timeout=timeout)
+        return Outcome(error=f"The receiver: {problem.message}. {problem.fix}")
+    except (OSError, ValueError) as error:
         return Outcome(error=f"The request failed ({type(error).__name__}).")
 
 
