@@ -244,24 +244,36 @@ outbox = AppGroup("outbox", help="The mail outbox: deliver, list and send again.
 @_database_errors
 def outbox_send(loop, interval, limit):
     """Deliver the queued mail that is due; prints how many were sent, retry later, failed."""
+    from portal.mail.delivery import MailNotConfigured, deliver_due
+    _worker("Outbox", lambda should_stop: deliver_due(limit=limit, should_stop=should_stop),
+            lambda counts: f"Sent {counts.sent}, retrying {counts.retrying}, "
+                           f"failed {counts.failed}.",
+            loop=loop, interval=interval, not_ready=(MailNotConfigured, "Mail is not sent"))
+
+
+def _worker(name: str, deliver, report, *, loop: bool, interval: float,
+            not_ready: tuple[type[Exception], str] | None = None) -> None:
+    """The outbox's and the webhooks' worker: one pass of deliver(should_stop) (counts with a
+    .total), or with loop one every interval seconds until SIGTERM or Ctrl+C (the current
+    message finished first). A database that stops answering is waited for; one that does not
+    answer at the first pass, or a not_ready exception then, ends the command."""
     import signal
     import threading
 
     from portal.database import db
-    from portal.mail.delivery import MailNotConfigured, deliver_due
     stop = threading.Event()
     if loop:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        click.echo(f"Outbox worker started: every {interval:g} s; stop with SIGTERM or Ctrl+C.")
-    first = True
+        click.echo(f"{name} worker started: every {interval:g} s; stop with SIGTERM or Ctrl+C.")
+    first, not_ready = True, not_ready or (type("NeverRaised", (Exception,), {}), "")
     while not stop.is_set():
         try:
-            counts = deliver_due(limit=limit, should_stop=stop.is_set)
-        except MailNotConfigured as exc:
+            counts = deliver(stop.is_set)
+        except not_ready[0] as exc:
             if first:
-                _fail(f"Mail is not sent: {exc}")
-            click.echo(f"Mail is not sent: {exc}", err=True)
+                _fail(f"{not_ready[1]}: {exc}")
+            click.echo(f"{not_ready[1]}: {exc}", err=True)
         except sa.exc.OperationalError as exc:
             if first or not loop:
                 raise
@@ -269,13 +281,12 @@ def outbox_send(loop, interval, limit):
             click.echo(f"The database is not reachable; retrying ({exc.orig}).", err=True)
         else:
             if not loop or counts.total:
-                click.echo(f"Sent {counts.sent}, retrying {counts.retrying}, "
-                           f"failed {counts.failed}.")
+                click.echo(report(counts))
         first = False
         if not loop:
             return
         stop.wait(interval)
-    click.echo("Outbox worker stopped.")
+    click.echo(f"{name} worker stopped.")
 
 
 @outbox.command("retry")
@@ -324,34 +335,11 @@ webhooks = AppGroup("webhooks", help="Webhook deliveries: deliver, list and send
 def webhooks_send(loop, interval, limit):
     """POST the webhook deliveries that are due; prints how many were delivered, retry later,
     failed."""
-    import signal
-    import threading
-
-    from portal.database import db
     from portal.webhooks.delivery import deliver_due
-    stop = threading.Event()
-    if loop:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        click.echo(f"Webhook worker started: every {interval:g} s; stop with SIGTERM or Ctrl+C.")
-    first = True
-    while not stop.is_set():
-        try:
-            counts = deliver_due(limit=limit, should_stop=stop.is_set)
-        except sa.exc.OperationalError as exc:
-            if first or not loop:
-                raise
-            db.session.rollback()
-            click.echo(f"The database is not reachable; retrying ({exc.orig}).", err=True)
-        else:
-            if not loop or counts.total:
-                click.echo(f"Delivered {counts.delivered}, retrying {counts.retrying}, "
-                           f"failed {counts.failed}.")
-        first = False
-        if not loop:
-            return
-        stop.wait(interval)
-    click.echo("Webhook worker stopped.")
+    _worker("Webhook", lambda should_stop: deliver_due(limit=limit, should_stop=should_stop),
+            lambda counts: f"Delivered {counts.delivered}, retrying {counts.retrying}, "
+                           f"failed {counts.failed}.",
+            loop=loop, interval=interval)
 
 
 @webhooks.command("retry")
