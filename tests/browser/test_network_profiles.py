@@ -87,10 +87,16 @@ def test_create_a_profile_and_make_a_qr_code_from_it(admin_page, server, width, 
     _fits(page, width)
 
     page.goto("/admin/devices/pending/new")
-    page.get_by_label("Saved profile", exact=True).check()
+    # Each change asks for the live QR version; the next one would abort an answer still out
+    # (hx-sync replace; htmx logs that as a console error), so each answer is awaited.
+    with page.expect_response(lambda response: "/qr-version" in response.url):
+        page.get_by_label("Saved profile", exact=True).check()
     expect(page.get_by_label("SSID")).to_be_hidden()
     expect(page.locator("#proxy-settings")).to_be_hidden()
-    page.get_by_label("Network profile").select_option(label=f"{name} — Wi-Fi {ssid} (WPA)")
+    # Save while the answer is out would abort it too; "#qr-version" says "version" before.
+    with page.expect_response(lambda response: "/qr-version" in response.url):
+        page.get_by_label("Network profile").select_option(
+            label=f"{name} — Wi-Fi {ssid} (WPA)")
     expect(page.locator("#qr-version")).to_contain_text("version")
     page.screenshot(path=artifacts / f"wizard-saved-profile-{width}.png", full_page=True)
     _fits(page, width)

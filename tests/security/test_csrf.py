@@ -18,7 +18,8 @@ from tests.security.conftest import (END_USER_PASSWORD, STATE_CHANGING, anonymou
 EXEMPT_BY_DESIGN = {"api.create_enrollment", "api.provisioning_complete"}
 # And the Admin API's, which only a bearer token authenticates (never a cookie): without one
 # its requests are refused before any view (401), whatever the session holds.
-BEARER_ONLY = {"adminapi.create_qr", "adminapi.revoke_qr", "adminapi.retire"}
+BEARER_ONLY = {"adminapi.create_qr", "adminapi.revoke_qr", "adminapi.retire",
+               "adminapi.create_batch"}
 
 
 def stub_views(app) -> list[str]:
