@@ -408,6 +408,9 @@ def main(argv=None):
     parser.add_argument("--pages-scales", help="default 10000,100000")
     parser.add_argument("--pages-repeat", type=int, help="default 31")
     parser.add_argument("--qr-repeat", type=int, help="default 21")
+    parser.add_argument("--all", action="store_true",
+                        help="then the other parts, each printing its own ratios: bench.devices, "
+                             "bench.bulk, bench.pdf and bench.adminapi (issues 13 and 16)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     args = parser.parse_args(argv)
@@ -440,7 +443,30 @@ def main(argv=None):
     qr = bench_qr.measure(args.qr_repeat)
     bench_qr.report(qr, args.qr_repeat)
     summary(redemption, pages, qr, args, postgres_version, load_at_start)
+    if args.all:
+        _the_other_parts(args)
     print(f"\n(the whole run: {time.monotonic() - started:.0f} s)")
+
+
+def _the_other_parts(args) -> None:
+    """bench.devices, bench.bulk, bench.pdf and bench.adminapi in this run, at their defaults
+    (--quick: small sizes); --sqlite-only keeps them off PostgreSQL where they can be."""
+    from bench import adminapi, bulk, devices, pdf
+    quick, postgres = args.quick, not args.sqlite_only
+    for name, part, argv in (
+            ("bench.devices", devices.main,
+             (["--scales", "1000,10000", "--repeat", "5"] if quick else [])
+             + ["--postgres", (os.environ.get("TEST_DATABASE_URL")
+                               or "postgresql://postgres@127.0.0.1:5432/postgres")
+                if postgres else ""]),
+            ("bench.bulk", bulk.main,
+             (["--rows", "200"] if quick else []) + ([] if postgres else ["--sqlite-only"])),
+            ("bench.pdf", pdf.main, ["--qr-codes", "20", "--repeat", "1"] if quick else []),
+            ("bench.adminapi", adminapi.main,
+             (["--creations", "100", "--seconds", "2"] if quick else [])
+             + (["--postgres"] if postgres else []))):
+        print(f"\n===== {name} {' '.join(argv)}".rstrip())
+        part(argv)
 
 
 if __name__ == "__main__":
