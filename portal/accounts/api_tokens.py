@@ -7,7 +7,6 @@ nor its hash is ever logged or audited; the audit log names a token by its name.
 """
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from portal import vault
 from portal.accounts.errors import AccountError
 from portal.accounts.models import ApiToken
+from portal.accounts.validation import one_line_error
 from portal.audit.log import record, write
 from portal.database import db, utcnow
 from portal.vocabulary import ApiScope
@@ -42,14 +42,8 @@ class NewToken:
 
 
 def name_error(name: str | None) -> str | None:
-    name = (name or "").strip()
-    if not name:
-        return "Enter a name for the token, such as the system that uses it."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The name can be at most {MAX_NAME_LENGTH} characters."
-    if any(unicodedata.category(char).startswith("C") for char in name):
-        return "The name must be one line of text, without line breaks or control characters."
-    return None
+    return one_line_error(name, max_length=MAX_NAME_LENGTH, empty="Enter a name for the token, "
+                          "such as the system that uses it.")
 
 
 def expiry(*, days: int | None = None, on: date | None = None,

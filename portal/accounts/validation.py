@@ -1,5 +1,6 @@
 """Rules for user names, email addresses and passwords, shared by the CLI and the console."""
 import re
+import unicodedata
 from email.utils import getaddresses
 
 from email_validator import EmailNotValidError, validate_email
@@ -9,6 +10,20 @@ from portal.accounts.errors import AccountError
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_EMAIL_LENGTH = 254  # RFC 5321's limit for an address in the envelope
+
+
+def one_line_error(text: str | None, *, max_length: int, empty: str | None = None) -> str | None:
+    """The one rule for a name an admin gives a thing (a QR code, a network profile, an API
+    token): one line of at most max_length characters, with no control character anywhere.
+    empty: the message when a name is required and none is given (None: it is optional)."""
+    text = text or ""
+    if not text.strip():
+        return empty
+    if len(text) > max_length:
+        return f"The name can be at most {max_length} characters."
+    if any(unicodedata.category(char).startswith("C") for char in text):
+        return "The name must be one line of text, without line breaks or control characters."
+    return None
 
 
 def address_error(text: str | None, *, named: bool = False) -> str | None:

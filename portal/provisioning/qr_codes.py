@@ -1,7 +1,6 @@
 """Creating QR codes: validation, the frozen payload, pending enrollments and licenses."""
 import dataclasses
 import secrets
-import unicodedata
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -9,7 +8,7 @@ import sqlalchemy as sa
 from portal import otp as otps
 from portal import vault
 from portal.accounts.directory import picked_user, record_picked_user
-from portal.accounts.validation import address_error
+from portal.accounts.validation import address_error, one_line_error
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.users import find_local_user
 from portal.android.payload import (PayloadSettings, build_payload, densest_field,
@@ -279,11 +278,7 @@ def _user_field(request: QrCodeRequest) -> str:
 
 def name_error(name: str | None) -> str | None:
     """The QR code's Name: optional, one line of at most MAX_NAME_LENGTH characters."""
-    if name and len(name) > MAX_NAME_LENGTH:
-        return f"The name can be at most {MAX_NAME_LENGTH} characters."
-    if name and any(unicodedata.category(char).startswith("C") for char in name):
-        return "The name must be one line of text, without line breaks or control characters."
-    return None
+    return one_line_error(name, max_length=MAX_NAME_LENGTH)
 
 
 def _request_errors(request: QrCodeRequest) -> dict[str, str]:

@@ -1,12 +1,12 @@
 """Network profiles: named Wi-Fi or mobile-data settings a QR code, a bulk batch or the Admin
 API takes instead of typing the network again. Validated by the wizard's own rule
 (portal.android.wifi); the Wi-Fi password is stored encrypted and never shown again."""
-import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from portal import vault
+from portal.accounts.validation import one_line_error
 from portal.android.wifi import validate_wifi
 from portal.audit.log import record
 from portal.database import db, read_once, utcnow
@@ -60,14 +60,7 @@ def find(name: str | None) -> NetworkProfile | None:
 
 
 def name_error(name: str | None) -> str | None:
-    name = (name or "").strip()
-    if not name:
-        return "Enter a name for the profile."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The name can be at most {MAX_NAME_LENGTH} characters."
-    if any(unicodedata.category(char).startswith("C") for char in name):
-        return "The name must be one line of text, without line breaks or control characters."
-    return None
+    return one_line_error(name, max_length=MAX_NAME_LENGTH, empty="Enter a name for the profile.")
 
 
 def validate(values: ProfileValues, *, profile: NetworkProfile | None = None) -> dict[str, str]:
