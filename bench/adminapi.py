@@ -17,7 +17,6 @@ import http.client
 import json
 import multiprocessing
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import _drop_database, _postgres_server, machine, server_cpu  # noqa: E402
+from bench.run import _drop_database, _postgres_server, machine, server_cpu, tally  # noqa: E402
 
 BODY = {"option": "auto", "user": "bench", "usage_count": 1, "localization": "en",
         "network": {"type": "wifi", "ssid": "Bench-WLAN", "security": "WPA",
@@ -71,15 +70,7 @@ def drive(port, kind, clients, *, token=None, total=0, seconds=5.0):
         barrier.wait()
         results = pending.get()
         cpu = server_cpu(port) - cpu
-    elapsed = max(end for *_, end in results) - min(start for *_, start, _ in results)
-    latencies = sorted(x for lat, *_ in results for x in lat)
-    statuses = {}
-    for _, answers, *_ in results:
-        for status, count in answers.items():
-            statuses[status] = statuses.get(status, 0) + count
-    q = statistics.quantiles(latencies, n=100)
-    return (len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, statuses,
-            cpu * 1000 / len(latencies))
+    return tally(results, cpu)[:5]
 
 
 def seed(database_uri: str, instance: Path, licenses: int):

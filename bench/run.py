@@ -155,11 +155,18 @@ def drive(port, kind, clients, *, qr_id=None, otp=None, total=0, seconds=5.0):
         barrier.wait()
         results = pending.get()
         cpu = server_cpu(ports) - cpu
+    return tally(results, cpu)
+
+
+def tally(results, cpu: float):
+    """The clients' (latencies, statuses, start, end) as (requests/s, p50 ms, p99 ms,
+    statuses, server CPU ms per request, slowest ms), from their common start to the last
+    answer."""
     elapsed = max(end for *_, end in results) - min(start for *_, start, _ in results)
     latencies = sorted(x for lat, *_ in results for x in lat)
     statuses = {}
-    for _, s, *_ in results:
-        for key, value in s.items():
+    for _, answers, *_ in results:
+        for key, value in answers.items():
             statuses[key] = statuses.get(key, 0) + value
     q = statistics.quantiles(latencies, n=100)
     return (len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, statuses,
