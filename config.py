@@ -79,6 +79,38 @@ class Config:
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 10)
     WEBHOOK_RETRY_SECONDS = _int("WEBHOOK_RETRY_SECONDS", 30)      # first back-off, then doubled
     WEBHOOK_RETRY_MAX_SECONDS = _int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
+    # Rotate secret: how long the previous secret still signs beside the new one
+    WEBHOOK_SECRET_OVERLAP_HOURS = _int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
+    # Receivers on this machine (127.0.0.0/8, ::1); link-local addresses are refused always
+    WEBHOOK_ALLOW_LOOPBACK = _bool("WEBHOOK_ALLOW_LOOPBACK", False)
+
+    # Android Management API (Admin → Android Management API; portal/amapi). AMAPI_ENDPOINT:
+    # another server of Google's protocol (None: Google's); calls time out after AMAPI_TIMEOUT
+    # seconds; 429/503 answers are retried AMAPI_RETRIES times, waiting Google's Retry-After
+    # or a back-off from AMAPI_RETRY_BASE seconds, never more than AMAPI_MAX_WAIT each.
+    AMAPI_ENDPOINT = os.environ.get("AMAPI_ENDPOINT") or None
+    AMAPI_TIMEOUT = float(os.environ.get("AMAPI_TIMEOUT") or 20)
+    AMAPI_RETRIES = _int("AMAPI_RETRIES", 3)
+    AMAPI_RETRY_BASE = float(os.environ.get("AMAPI_RETRY_BASE") or 1)
+    AMAPI_MAX_WAIT = float(os.environ.get("AMAPI_MAX_WAIT") or 30)
+    # Pub/Sub pushes per sending address (POST /api/amapi/notifications); past it 429 and
+    # Pub/Sub pushes again later.
+    AMAPI_PUSH_LIMIT = os.environ.get("AMAPI_PUSH_LIMIT", "1200 per minute")
+    # Google's keys for the OIDC tokens that authenticate Pub/Sub pushes.
+    AMAPI_PUSH_CERTS_URL = os.environ.get(
+        "AMAPI_PUSH_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs")
+    # Seconds to connect to it and to wait for its answer (a push waits for that fetch; a
+    # refused push is pushed again by Pub/Sub).
+    AMAPI_PUSH_CERTS_TIMEOUT = float(os.environ.get("AMAPI_PUSH_CERTS_TIMEOUT") or 5)
+    # Changes to the Self Service sign-in details wait at most this long for another one
+    # (portal.amapi.lease) before the admin is asked to try again.
+    AMAPI_SIGNIN_WAIT = float(os.environ.get("AMAPI_SIGNIN_WAIT") or 30)
+    # The worker retries deletions owed to Google (first back-off, doubled, at most the max).
+    AMAPI_TASK_RETRY_SECONDS = _int("AMAPI_TASK_RETRY_SECONDS", 60)
+    AMAPI_TASK_RETRY_MAX_SECONDS = _int("AMAPI_TASK_RETRY_MAX_SECONDS", 3600)
+    # Where Android Device Policy continues after a successful sign-in (Google's URL).
+    AMAPI_ENROLL_URL = os.environ.get("AMAPI_ENROLL_URL",
+                                      "https://enterprise.google.com/android/enroll")
 
     LDAP_URL = os.environ.get("LDAP_URL") or None
     LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN") or None
@@ -98,6 +130,10 @@ class Config:
     AZURE_CA_FILE = os.environ.get("AZURE_CA_FILE") or None
     SSP_SIGN_IN_LIMIT = os.environ.get("SSP_SIGN_IN_LIMIT", "5 per 5 minutes")
     SSP_SIGN_IN_IP_LIMIT = os.environ.get("SSP_SIGN_IN_IP_LIMIT", "300 per 10 minutes")
+    # Start on an Android Device Policy QR code asks Google for a token: per signed-in user,
+    # per address.
+    SSP_DEVICE_POLICY_LIMIT = os.environ.get("SSP_DEVICE_POLICY_LIMIT", "20 per hour")
+    SSP_DEVICE_POLICY_IP_LIMIT = os.environ.get("SSP_DEVICE_POLICY_IP_LIMIT", "300 per 10 minutes")
     # An end user's Self Service Portal session ends after this long without a request: the
     # phone's sign-in is a one-time visit (the admin console keeps PERMANENT_SESSION_LIFETIME).
     SSP_SESSION_IDLE_MINUTES = _int("SSP_SESSION_IDLE_MINUTES", 15)
@@ -130,8 +166,19 @@ class TestConfig(Config):
     ADMIN_LOGIN_IP_LIMIT = "1000 per minute"
     SSP_SIGN_IN_LIMIT = "1000 per minute"
     SSP_SIGN_IN_IP_LIMIT = "1000 per minute"
+    SSP_DEVICE_POLICY_LIMIT = "1000 per minute"
+    SSP_DEVICE_POLICY_IP_LIMIT = "1000 per minute"
     ADMIN_API_LIMIT = "100000 per minute"
+    AMAPI_PUSH_LIMIT = "100000 per minute"
     # Deterministic mail: tests deliver the outbox themselves (tests/mail turns this on).
     MAIL_SEND_AFTER_COMMIT = False
     BULK_IN_BACKGROUND = False
     WEBHOOK_SEND_AFTER_COMMIT = False
+    WEBHOOK_ALLOW_LOOPBACK = True      # the tests' receivers run on 127.0.0.1
+    # A call to Google or a directory inside a transaction raises (portal.database)
+    STRICT_TRANSACTIONS = True
+    # The loopback stand-in answers at once; tests that retry should not sleep for seconds.
+    AMAPI_TIMEOUT = 2.0
+    AMAPI_RETRIES = 2
+    AMAPI_RETRY_BASE = 0.01
+    AMAPI_MAX_WAIT = 0.5

@@ -109,6 +109,39 @@ def configure_sqlite(engine: sa.Engine) -> None:
         begin_immediate(connection.connection.driver_connection)
 
 
+def end_transaction() -> None:
+    """Commit, keeping the values of the objects loaded so far (no expiry): before a slow call
+    to another system, after reading what the call and the code after it need. Reading an
+    object again afterwards would start a new transaction (and, on SQLite, take the lock)."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
+class HeldLockDuringCall(AssertionError):
+    """A slow call to another system was made inside a transaction (tests only)."""
+
+
+def no_transaction_open(what: str) -> None:
+    """Call before asking another system something that may take seconds (Google, a directory).
+    On SQLite every transaction holds the database's write lock from its BEGIN (above): one
+    left open across such a call stops every other writer (devices redeeming, other admins)
+    until the call returns, for up to its timeout and retries. The caller ends its transaction
+    first (end_transaction, after reading what it needs). With
+    STRICT_TRANSACTIONS (the tests) an open transaction raises, so the suite finds every place
+    that forgets; otherwise nothing happens, since PostgreSQL's transactions lock only rows."""
+    from flask import current_app, has_app_context
+    if not has_app_context() or not current_app.config.get("STRICT_TRANSACTIONS"):
+        return
+    session = db.session()
+    if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        raise HeldLockDuringCall(f"{what} was called inside a transaction: on SQLite it holds "
+                                 "the write lock until the call returns")
+
+
 def begin_immediate(dbapi_connection, timeout: float = SQLITE_BUSY_TIMEOUT) -> None:
     """BEGIN IMMEDIATE, trying again every 0.1 ms at first and every millisecond at most
     while another connection holds the write lock, for up to `timeout` seconds.

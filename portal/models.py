@@ -1,5 +1,6 @@
 """Imports every model so that Alembic and the tests see the whole schema."""
 from portal.accounts.models import AdminUser, ApiToken, PortalUser
+from portal.amapi.models import AmapiSettings, AmapiTask
 from portal.audit.models import AuditEvent
 from portal.enrollment.models import (Batch, Device, EnrollmentTicket, PendingEnrollment, QrCode,
                                       ZeroTouchEntry)
@@ -11,7 +12,7 @@ from portal.settings.models import (CompanionSettings, Localization, NetworkProf
                                     SignInSettings)
 from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["AdminUser", "ApiToken", "AuditEvent", "Batch", "CompanionSettings", "Device",
+__all__ = ["AdminUser", "AmapiSettings", "AmapiTask", "ApiToken", "AuditEvent", "Batch", "CompanionSettings", "Device",
            "EnrollmentTicket", "LicensePool", "Localization", "NetworkProfile", "OtpPolicy",
            "OutboxMessage", "PendingEnrollment", "PortalUser", "PreflightRun", "QrCode",
            "SignInSettings", "SmtpSettings", "StagedBatch", "WebhookDelivery", "WebhookEndpoint",

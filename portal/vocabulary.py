@@ -10,6 +10,22 @@ class EnrollmentOption(StrEnum):
     AUTO = "auto"  # Automatic Provisioning: the QR carries the user and a one-time password
 
 
+class Management(StrEnum):
+    """What manages a device enrolled from a QR code (issue 17)."""
+    COMPANION = "companion"  # our Companion app (the Companion API), the default
+    ADP = "adp"              # Google's Android Device Policy, through the Android Management API
+
+
+MANAGEMENT_LABELS = {Management.COMPANION: "Companion", Management.ADP: "Android Device Policy"}
+
+
+class AmapiTaskKind(StrEnum):
+    """Work the portal owes Google, retried by the worker until done."""
+    DELETE_TOKEN = "delete_token"      # an enrollment token no longer needed (used, expired, revoked)
+    REMOVE_SIGNIN = "remove_signin"    # a Self Service QR code's sign-in details
+    DELETE_DEVICE = "delete_device"    # a retired device: deleted (and wiped) at Google
+
+
 class UserType(StrEnum):
     LDAP = "ldap"
     LOCAL = "local"

@@ -124,6 +124,7 @@ class NetworkProfile(db.Model):
             "'NONE')) OR (network = 'mobile' AND wifi_ssid IS NULL AND wifi_security IS NULL "
             "AND wifi_password_enc IS NULL)", name="network_settings"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.CheckConstraint("management IN ('companion', 'adp')", name="management_known"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -136,6 +137,9 @@ class NetworkProfile(db.Model):
     wifi_security: so.Mapped[str | None] = so.mapped_column(sa.String(4))
     wifi_password_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
     wifi_hidden: so.Mapped[bool] = so.mapped_column(default=False)
+    # What manages the devices of QR codes made from it (a vocabulary.Management).
+    management: so.Mapped[str] = so.mapped_column(sa.String(9), default="companion",
+                                                  server_default="companion")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_by: so.Mapped[str | None] = so.mapped_column(sa.String(150))
