@@ -20,3 +20,4 @@ from portal.admin import printing  # noqa: E402,F401
 from portal.admin import api_tokens  # noqa: E402,F401
 from portal.admin import webhooks  # noqa: E402,F401
 from portal.admin import network_profiles  # noqa: E402,F401
+from portal.admin import amapi  # noqa: E402,F401

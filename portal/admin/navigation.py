@@ -33,6 +33,7 @@ ADMIN = Section("Admin", "admin.ssp_settings", ("settings", "people", "outbox", 
                                                     "audit"), (
     Page("admin.ssp_settings", "Self Service Portal"),
     Page("admin.companion_settings", "Companion"),
+    Page("admin.amapi_settings", "Android Management API"),
     Page("admin.preflight", "Preflight"),
     Page("admin.localizations", "Localizations"),
     Page("admin.network_profiles", "Network profiles"),
