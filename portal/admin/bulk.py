@@ -19,6 +19,7 @@ from portal.provisioning.printing import print_parts
 from portal.provisioning.qr_codes import UNLIMITED, UNLIMITED_FOR_ADMINISTRATORS
 from portal.settings import network_profiles
 from portal.settings import sign_in as sign_in_settings
+from portal.vocabulary import MANAGEMENT_LABELS
 from portal.web.forms import show_errors, strip
 from portal.web.htmx import go, render
 from portal.web.pagination import paginate
@@ -37,6 +38,9 @@ class BulkForm(FlaskForm):
         Optional(), NumberRange(min=1, max=87600,
                                 message="The OTP validity must be 1 to 87,600 hours.")])
     otp_unlimited = BooleanField("Unlimited")
+    # Rows whose management cell is empty; "": the network profile's.
+    management = SelectField("Management", choices=[("", "The network profile's")] + list(
+        MANAGEMENT_LABELS.items()), default="", validate_choice=False)
     ldap_bind = StringField("Bind DN or user name", filters=[strip],
                             validators=[Optional(), Length(max=512)],
                             render_kw={"autocomplete": "off"})
@@ -47,6 +51,9 @@ class BulkForm(FlaskForm):
         if self.otp_unlimited.data:
             return UNLIMITED
         return self.otp_validity.data
+
+    def management_choice(self):
+        return self.management.data or None
 
 
 def _form(**options) -> BulkForm:
@@ -112,7 +119,7 @@ def preview_bulk():
     preview = bulk.preview_rows(
         rows, network_profile_id=form.network_profile.data, otp_validity=form.otp_choice(),
         created_by=current_user, server_url=current_app.config["PORTAL_PUBLIC_URL"],
-        directory=_directory(form))
+        directory=_directory(form), management=form.management_choice())
     staged = None
     if preview.ok:
         staged = bulk.stage(preview, name=form.file.data.filename,
@@ -122,6 +129,7 @@ def preview_bulk():
         form, preview=preview, staged=staged, shown=_shown_rows(preview),
         shown_problems=SHOWN_PROBLEMS, shown_rows=SHOWN_ROWS,
         profile=network_profiles.get(form.network_profile.data),
+        management_label=bulk.management_label,
         confirm_form=EmptyForm())), 200 if preview.ok else 422
 
 

@@ -14,8 +14,8 @@ from portal.provisioning.pending_actions import Extension
 from portal.provisioning.qr_codes import QrCodeRequest
 from portal.provisioning.wizard import SAVED_PROFILE, WizardState
 from portal.settings.network_profiles import ProfileValues
-from portal.vocabulary import (EapMethod, EnrollmentOption, NetworkType, Phase2, ProxyKind,
-                               SecurityType, UserType)
+from portal.vocabulary import (MANAGEMENT_LABELS, EapMethod, EnrollmentOption, Management,
+                               NetworkType, Phase2, ProxyKind, SecurityType, UserType)
 from portal.web.forms import FilterForm, show_errors, strip
 
 
@@ -50,6 +50,10 @@ class QrCodeForm(FlaskForm):
     option = RadioField("Enrollment option", default=EnrollmentOption.SSP, choices=[
         (EnrollmentOption.SSP, "Self Service Portal"),
         (EnrollmentOption.AUTO, "Automatic Provisioning")])
+    # Companion (ours) or Google's Android Device Policy (issue 17); the view disables the
+    # second while the Android Management API is not set up (MANAGEMENT_CHOICES).
+    management = RadioField("Management", default=Management.COMPANION,
+                            choices=list(MANAGEMENT_LABELS.items()))
     user_type = RadioField("User Type", default=UserType.LOCAL, choices=[
         (UserType.LDAP, "LDAP"), (UserType.LOCAL, "Local")])
     username = StringField("User", filters=[strip], validators=[Optional(), Length(max=256)],
@@ -229,6 +233,8 @@ class NetworkProfileForm(FlaskForm):
         validate_choice=False)
     wifi_password = QrCodeForm.wifi_password  # never sent back; empty keeps the stored one
     wifi_hidden = QrCodeForm.wifi_hidden
+    management = RadioField("Management", default=Management.COMPANION, choices=[
+        (value, label) for value, label in MANAGEMENT_LABELS.items()], validate_choice=False)
 
     def to_values(self) -> ProfileValues:
         """A hidden field (the password of an open network) is sent by the browser all the
@@ -239,7 +245,8 @@ class NetworkProfileForm(FlaskForm):
                              wifi_security=self.wifi_security.data or None,
                              wifi_password=state.applies("wifi_password")
                              and self.wifi_password.data or None,
-                             wifi_hidden=bool(self.wifi_hidden.data))
+                             wifi_hidden=bool(self.wifi_hidden.data),
+                             management=self.management.data or "")
 
 
 class ExtendForm(FlaskForm):

@@ -4,12 +4,15 @@ from flask import (Response, abort, current_app, flash, redirect, render_templat
                    url_for)
 from flask_login import current_user
 from flask_babel import force_locale
+from markupsafe import Markup, escape
 
 from portal.accounts.decorators import (admin_required, administrator_required,
                                         is_administrator, may_open)
 from portal.accounts.directory import picked_user, pick_token, search_directory
 from portal.accounts.users import search_local_users
 from portal.admin import bp
+from portal.amapi.client import is_configured as amapi_configured
+from portal.amapi.tasks import owed_for_qr_code
 from portal.audit.history import recent_changes
 from portal.admin.forms import (EmptyForm, ExtendForm, LocalUserSearchForm, QrCodeForm,
                                 RegenerateForm)
@@ -25,10 +28,10 @@ from portal.mail.delivery import send_soon
 from portal.mail.outbox import KIND_NAMES, messages_for_qr_code
 from portal.android.options import ANDROID_VERSION, time_zones
 from portal.android.payload import MAX_PAYLOAD_BYTES, WARN_VERSION
-from portal.provisioning import export, review, wizard
+from portal.provisioning import export, printing, review, wizard
 from portal.provisioning.listing import device_counts, list_state, staleness
-from portal.provisioning.pending_actions import (PendingActionError, extend_otp, mail_again,
-                                                 reset_otp)
+from portal.provisioning.pending_actions import (PendingActionError, ResetMeanwhile,
+                                                 extend_otp, mail_again, reset_otp)
 from portal.provisioning.pending_actions import delete_pending as delete_one
 from portal.provisioning.qr_codes import ProvisioningError
 from portal.provisioning.regenerate import RegenerateError, regenerate_qr_code as regenerate
@@ -58,6 +61,9 @@ def role_checks() -> dict:
 
 def _form(**options) -> QrCodeForm:
     form = QrCodeForm(**options)
+    # Without the Android Management API, Android Device Policy is shown (so the admin learns
+    # it exists and where to set it up) but disabled: it cannot be chosen by mistake.
+    form.adp_ready = amapi_configured()
     form.lang.choices = [_localization_choice(loc.tag, loc.name)
                          for loc in localizations.all_localizations()]
     form.has_directory = sign_in_settings.current().ldap is not None
@@ -77,9 +83,15 @@ def _localization_choice(tag: str, name: str) -> tuple:
     return tag, f"{name} ({tag}) · pages and mail in {fallback}", {"data-fallback": fallback}
 
 
+def amapi_settings_url() -> str | None:
+    """Admin → Android Management API, for those who may open it (None: no link)."""
+    return url_for("admin.amapi_settings") if may_open("admin.amapi_settings") else None
+
+
 def _wizard_context(form: QrCodeForm, **extra) -> dict:
     config, figures = companion.current(), current_figures()
     return {"form": form, "state": form.state, "figures": figures,
+            "amapi_settings_url": amapi_settings_url(),
             "usage_rule": usage_count_rule(figures.remaining),
             "companion": config, "example_companion": companion.is_example(config),
             "picked": picked_user(form.ldap_user.data), "time_zones": sorted(time_zones()),
@@ -217,7 +229,8 @@ def qr_code(public_id):
                            mail_lines=review.mail_lines(qr, messages),
                            language=review.language_name(qr.lang),
                            history=recent_changes(qr.public_id, "qr_code", "pending"),
-                           name=qr.public_id, warn_version=WARN_VERSION)
+                           name=qr.public_id, warn_version=WARN_VERSION,
+                           owed=owed_for_qr_code(qr.id))
 
 
 @bp.get("/qr-codes/<public_id>/qr-code.<any(png, svg):kind>")
@@ -243,8 +256,10 @@ def print_qr_code(public_id):
         return _gone(qr)
     # The sheet goes to the device's user: in the QR's language, whatever the admin's browser.
     with force_locale(page_language(qr.lang)):
+        name = (qr.user.display_name or qr.user.username) if qr.user else ""
         return render_template("admin/qr_codes/print.html", qr=qr, info=review.summary(qr),
-                               lang=page_language(qr.lang))
+                               lang=page_language(qr.lang),
+                               follow=Markup(printing.follow_step(qr, name=escape(name))))
 
 
 @bp.post("/qr-codes/<public_id>/otp")
@@ -306,6 +321,8 @@ def reset_qr_code_otp(public_id):
         abort(400)
     try:
         otp = reset_otp(qr, reset_by=current_user)
+    except ResetMeanwhile as exc:  # another admin's reset won: theirs is shown
+        return _otp_panel(qr, exc.otp, reset=True, notice=exc.message)
     except PendingActionError as exc:
         return refused(exc.message, back=_back_to(qr))
     return _otp_panel(qr, otp, reset=True)

@@ -1,6 +1,7 @@
 """The Admin API's errors, in the Companion API's shape (portal.web.json_errors), for every
 URL under /api/admin/ (also one no view matched, an edited one): never HTML, never a trace.
-A 422 names each field it refuses in "fields"."""
+A 422 names each field it refuses in "fields"; a 502 (Google's Android Management API failed an
+Android Device Policy QR code) names "management" there, with Google's failure as a sentence."""
 from flask import request
 from werkzeug.exceptions import HTTPException
 
@@ -22,15 +23,18 @@ CODES = {
     415: ("unsupported_media_type", "The request body must be application/json."),
     422: ("validation_failed", "The request has invalid fields."),
     429: ("rate_limited", "Too many requests with this token; try again later."),
+    502: ("google_failed", "Google's Android Management API did not make the enrollment "
+                           "token; nothing was saved. Try again later."),
 }
 
 
 class ApiError(Exception):
-    """An answer other than the table's: its own code and message (409 already revoked)."""
+    """An answer other than the table's: its own code and message (409 already revoked), and
+    the fields it is about (502: Google's failure, on "management")."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.fields = status, code, message, fields
 
 
 class ValidationFailed(DomainError):
@@ -51,7 +55,7 @@ def _http_error(error: HTTPException):
 
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError):
-    return error_response(error.status, error.code, error.message)
+    return error_response(error.status, error.code, error.message, fields=error.fields)
 
 
 @bp.errorhandler(ValidationFailed)

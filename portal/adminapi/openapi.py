@@ -5,7 +5,7 @@ from flask import current_app, jsonify
 from portal.adminapi import bp
 from portal.adminapi.auth import public
 from portal.adminapi.errors import CODES
-from portal.adminapi.schemas import (BATCH_FIELDS, MAX_LIMIT, MAX_QUERY, MAX_TEXT,
+from portal.adminapi.schemas import (BATCH_FIELDS, MANAGEMENTS, MAX_LIMIT, MAX_QUERY, MAX_TEXT,
                                      NETWORK_FIELDS, QR_FIELDS, ROW_FIELDS, SECURITIES)
 from portal.enrollment import devices as fleet
 from portal.provisioning import bulk, listing
@@ -17,6 +17,12 @@ _TEXT = {"type": ["string", "null"], "maxLength": MAX_TEXT, "pattern": _NO_NUL}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
+_MANAGEMENT = {"enum": [*(m.value for m in MANAGEMENTS), None],
+               "description": "what manages the devices: companion (the portal's Companion) "
+                              "or adp (Google's Android Device Policy, through the Android "
+                              "Management API: the portal asks Google for the enrollment "
+                              "token first; 502 google_failed when Google fails, nothing "
+                              "saved). Left out: the network profile's, else companion"}
 _COUNTS = {"type": "object", "required": [state.value for state in PendingState],
            "properties": {state.value: {"type": "integer", "minimum": 0}
                           for state in PendingState}}
@@ -31,8 +37,10 @@ SCHEMAS = {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": _STRING, "message": _STRING,
                        "fields": {"type": "object", "additionalProperties": _STRING,
-                                  "description": "422 only: a message per refused field "
-                                                 "(network.ssid, user, …)"}}}}},
+                                  "description": "422: a message per refused field "
+                                                 "(network.ssid, user, …); 502: the field "
+                                                 "Google's failure is about (management, "
+                                                 "rows[2].management)"}}}}},
     "Network": {
         "type": "object", "additionalProperties": False, "required": ["type"],
         "properties": {
@@ -62,13 +70,14 @@ SCHEMAS = {
                                        {"const": "unlimited"}, {"type": "null"}],
                              "description": "hours; the OTP settings' default when left out"},
             "name": _TEXT, "network_profile": _TEXT,
-            "network": {"oneOf": [_ref("Network"), {"type": "null"}]}}},
+            "network": {"oneOf": [_ref("Network"), {"type": "null"}]},
+            "management": _MANAGEMENT}},
     "QrCode": {
         "type": "object",
         "required": ["id", "option", "name", "state", "user", "usage_count", "localization",
                      "send_to_user", "alternative_address", "network", "network_profile",
-                     "pending", "qr_version", "created_at", "otp_expires_at", "revoked_at",
-                     "links"],
+                     "management", "enrollment_token", "pending", "qr_version", "created_at",
+                     "otp_expires_at", "revoked_at", "links"],
         "properties": {
             "id": _STRING, "option": {"enum": [option.value for option in EnrollmentOption]},
             "name": _NULLABLE_STRING,
@@ -79,7 +88,16 @@ SCHEMAS = {
                 "type": {"enum": [kind.value for kind in NetworkType]},
                 "ssid": _NULLABLE_STRING, "security": _NULLABLE_STRING,
                 "hidden": {"type": "boolean"}}},
-            "network_profile": _NULLABLE_STRING, "pending": _COUNTS,
+            "network_profile": _NULLABLE_STRING,
+            "management": {"enum": [m.value for m in MANAGEMENTS]},
+            "enrollment_token": {
+                "type": ["object", "null"], "required": ["name", "expires_at"],
+                "description": "adp with auto: Google's enrollment token (its value is the "
+                               "OTP: GET …/pending with a provision token); else null",
+                "properties": {"name": {**_STRING, "description": "enterprises/…/"
+                                                                "enrollmentTokens/…"},
+                               "expires_at": {**_TIME, "description": "null: Unlimited"}}},
+            "pending": _COUNTS,
             "qr_version": {"type": "integer"}, "created_at": {**_TIME, "type": "string"},
             "otp_expires_at": _TIME, "revoked_at": _TIME,
             "links": {"type": "object", "additionalProperties": _STRING}}},
@@ -108,7 +126,8 @@ SCHEMAS = {
         "type": "object",
         "required": ["id", "serial_number", "imei", "manufacturer", "model",
                      "android_api_level", "android_version", "state", "user", "qr_id",
-                     "created_at", "enrolled_at", "last_contact_at", "retired_at"],
+                     "created_at", "enrolled_at", "last_contact_at", "retired_at",
+                     "management"],
         "properties": {
             "id": _STRING, "serial_number": _STRING, "imei": _NULLABLE_STRING,
             "manufacturer": _NULLABLE_STRING, "model": _NULLABLE_STRING,
@@ -116,7 +135,11 @@ SCHEMAS = {
             "android_version": _NULLABLE_STRING,
             "state": {"enum": [state.value for state in DeviceState]}, "user": _STRING,
             "qr_id": _STRING, "created_at": {**_TIME, "type": "string"},
-            "enrolled_at": _TIME, "last_contact_at": _TIME, "retired_at": _TIME}},
+            "enrolled_at": _TIME, "last_contact_at": _TIME, "retired_at": _TIME,
+            "management": {"enum": [m.value for m in MANAGEMENTS],
+                           "description": "what manages the device (its QR code's): companion "
+                                          "(the portal's Companion) or adp (Google's Android "
+                                          "Device Policy)"}}},
     "DeviceList": {"type": "object", "required": ["items", "next_cursor"], "properties": {
         "items": {"type": "array", "items": _ref("Device")},
         "next_cursor": _NULLABLE_STRING}},
@@ -136,13 +159,18 @@ SCHEMAS = {
                                        {"const": "unlimited"}, {"type": "null"}],
                              "description": "hours; the OTP settings' default when left out"},
             "name": _TEXT,
+            "management": {**_MANAGEMENT, "description": "for rows without their own: "
+                                                         "companion or adp; left out: the "
+                                                         "network profile's"},
             "rows": {"type": "array", "minItems": 1, "maxItems": bulk.MAX_ROWS, "items": {
                 "type": "object", "additionalProperties": False, "properties": {
                     "user": {**_TEXT, "description": "a local user's name"},
                     "usage_count": {"type": ["integer", "null"], "minimum": -2**31,
                                     "maximum": 2**31, "description": "1 when left out"},
                     "localization": _TEXT, "send_to_user": {"type": ["boolean", "null"]},
-                    "alternative_address": _TEXT}}}}},
+                    "alternative_address": _TEXT,
+                    "management": {**_MANAGEMENT, "description": "companion or adp; left "
+                                                                 "out: the batch's"}}}}}},
     "Batch": {
         "type": "object",
         "required": ["id", "name", "state", "rows", "done", "error", "network_profile",
@@ -221,6 +249,13 @@ def _operation(operation_id: str, summary: str, responses: dict, *, scope: str =
 
 
 _GONE = (410, "The QR code is revoked", "qr_revoked")
+# Google's Android Management API failed (refused, unreachable, over quota) while the portal
+# asked it for an Android Device Policy enrollment token: not the request's fault, and nothing
+# was saved, so the same request may be sent again later (unlike a 422).
+_GOOGLE = (502, "Google did not make an Android Device Policy enrollment token: nothing saved; "
+                "error.message is Google's failure as a sentence and error.fields names "
+                "management (rows[i].management for a batch). The same request may succeed "
+                "later", "google_failed")
 
 
 def document(server_url: str) -> dict:
@@ -240,7 +275,7 @@ def document(server_url: str) -> dict:
                     "createQrCode", "Create a QR code (as the wizard does)",
                     {"201": _ok("QrCode", "The new QR code")}, scope="provision",
                     body="QrCodeRequest", errors=[(422, "Invalid fields, by name "
-                                                        "(error.fields)")]),
+                                                        "(error.fields)"), _GOOGLE]),
                 "get": _operation(
                     "listQrCodes", "The Pending list: QR codes, newest first",
                     {"200": _ok("QrCodeList", "One page")},
@@ -298,7 +333,7 @@ def document(server_url: str) -> dict:
                 scope="provision", body="BatchRequest",
                 errors=[(422, "Invalid fields or rows, by name (error.fields: rows[3].user)"),
                         (409, "Too few licenses now (taken meanwhile): nothing saved",
-                         "batch_failed")])},
+                         "batch_failed"), _GOOGLE])},
             "/batches/{batch_id}": {"get": _operation(
                 "getBatch", "A bulk batch: its state and progress",
                 {"200": _ok("Batch", "The batch")}, parameters=[_BATCH_ID], errors=[404])},

@@ -10,14 +10,16 @@ from portal.adminapi.errors import ValidationFailed
 from portal.errors import WHOLE
 from portal.provisioning.qr_codes import UNLIMITED, QrCodeRequest
 from portal.settings import network_profiles
-from portal.vocabulary import EnrollmentOption, NetworkType, SecurityType
+from portal.vocabulary import EnrollmentOption, Management, NetworkType, SecurityType
 from portal.web.pagination import decode_cursor
 
 MAX_TEXT = 256
 MAX_LIMIT, DEFAULT_LIMIT = 100, 25
 MAX_QUERY = 64
 QR_FIELDS = ("option", "user", "usage_count", "localization", "send_to_user",
-             "alternative_address", "otp_validity", "name", "network_profile", "network")
+             "alternative_address", "otp_validity", "name", "network_profile", "network",
+             "management")
+MANAGEMENTS = tuple(Management)  # companion (the default), adp (Android Device Policy)
 NETWORK_FIELDS = ("type", "ssid", "security", "password", "hidden")
 SECURITIES = (SecurityType.WPA, SecurityType.WEP, SecurityType.NONE)
 # The wizard's (QrCodeRequest's) field names → the API's.
@@ -127,6 +129,9 @@ def qr_code_request(body) -> QrCodeRequest:
                   alternative_email=fields.text("alternative_address") or None,
                   otp_validity=fields.integer("otp_validity", words=(UNLIMITED,)),
                   name=fields.text("name") or None, network="")
+    management = fields.text("management", choices=MANAGEMENTS)
+    if management is not None:  # given: it wins over a network profile's
+        values.update(management=management, management_given=True)
     profile_name, network = fields.text("network_profile"), body.get("network")
     if (profile_name is None) == (network is None) and "network_profile" not in fields.errors:
         fields._error("network", "Give either network_profile (a saved profile's name) or "
@@ -207,8 +212,9 @@ def pager_arguments(args, columns) -> dict:
 
 
 # POST /batches: a bulk batch from JSON rows, the CSV's columns by the API's names.
-BATCH_FIELDS = ("network_profile", "otp_validity", "name", "rows")
-ROW_FIELDS = ("user", "usage_count", "localization", "send_to_user", "alternative_address")
+BATCH_FIELDS = ("network_profile", "otp_validity", "name", "rows", "management")
+ROW_FIELDS = ("user", "usage_count", "localization", "send_to_user", "alternative_address",
+              "management")
 _ROW_COLUMN = {"user": "username"}          # the API's row field → the CSV's column
 _API_COLUMN = {"username": "user", "ldap_user": "user", "ldap_bind": "request", "": "rows"}
 
@@ -221,7 +227,8 @@ def batch_request(body, *, max_rows: int) -> dict:
     fields = _Fields(body)
     fields.unknown(BATCH_FIELDS)
     values = {"otp_validity": fields.integer("otp_validity", words=(UNLIMITED,)),
-              "name": fields.text("name") or None, "rows": []}
+              "name": fields.text("name") or None, "rows": [],
+              "management": fields.text("management", choices=MANAGEMENTS)}
     profile_name = fields.text("network_profile")
     if profile_name is None and "network_profile" not in fields.errors:
         fields._error("network_profile", "Give the name of a saved network profile.")
@@ -247,7 +254,7 @@ def batch_request(body, *, max_rows: int) -> dict:
 def _batch_row(row, index: int, fields: _Fields) -> dict:
     if not isinstance(row, dict):
         fields._error(f"rows[{index}]", "Must be an object: user, usage_count, localization, "
-                                        "send_to_user, alternative_address.")
+                                        "send_to_user, alternative_address, management.")
         return {}
     inner = _Fields(row, f"rows[{index}].")
     inner.unknown(ROW_FIELDS)
@@ -255,7 +262,8 @@ def _batch_row(row, index: int, fields: _Fields) -> dict:
               "usage_count": inner.integer("usage_count"),
               "localization": inner.text("localization"),
               "send_to_user": inner.boolean("send_to_user"),
-              "alternative_address": inner.text("alternative_address")}
+              "alternative_address": inner.text("alternative_address"),
+              "management": inner.text("management", choices=MANAGEMENTS)}
     fields.errors.update(inner.errors)
     return values
 

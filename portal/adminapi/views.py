@@ -22,7 +22,7 @@ from portal.enrollment.pending import (LIST_ORDER, AlreadyRevoked, current_figur
 from portal.mail.delivery import send_soon
 from portal.provisioning import bulk, listing
 from portal.settings import network_profiles
-from portal.provisioning.qr_codes import ProvisioningError, create_qr_code
+from portal.provisioning.qr_codes import GoogleRefused, ProvisioningError, create_qr_code
 from portal.vocabulary import ApiScope, EnrollmentOption
 from portal.web.pagination import keyset
 
@@ -62,6 +62,11 @@ def _qr_json(qr: QrCode, username: str | None, state: str, counts: dict) -> dict
                     "hidden": bool(qr.wifi_hidden)} if qr.network == "wifi"
         else {"type": qr.network},
         "network_profile": profile.name if profile else None,
+        "management": qr.management,
+        # Android Device Policy, Automatic Provisioning: Google's token (its value is the OTP).
+        "enrollment_token": {"name": qr.enrollment_token_name,
+                             "expires_at": _time(qr.otp_expires_at)}
+        if qr.enrollment_token_name else None,
         "pending": counts, "qr_version": qr.qr_version,
         "created_at": _time(qr.created_at), "otp_expires_at": _time(qr.otp_expires_at),
         "revoked_at": _time(qr.revoked_at), "links": links}
@@ -80,6 +85,9 @@ def create_qr():
     try:
         qr = create_qr_code(qr_request, created_by=None, actor=caller().actor,
                             server_url=current_app.config["PORTAL_PUBLIC_URL"])
+    except GoogleRefused as error:  # Google failed, not the request: nothing saved; try again
+        raise ApiError(502, "google_failed", error.message,
+                       fields={"management": error.message}) from None
     except ProvisioningError as error:
         raise ValidationFailed(api_errors(error.errors)) from None
     send_soon(qr_code_id=qr.id)  # after the response; the outbox worker covers any failure
@@ -179,7 +187,8 @@ def _device_json(row) -> dict:
             "android_version": fleet.android_version(row.android_api_level) or None,
             "state": row.state, "user": row.username, "qr_id": row.qr_id,
             "created_at": _time(row.created_at), "enrolled_at": _time(row.enrolled_at),
-            "last_contact_at": _time(row.last_contact_at), "retired_at": _time(row.retired_at)}
+            "last_contact_at": _time(row.last_contact_at), "retired_at": _time(row.retired_at),
+            "management": row.management}
 
 
 def _load_device(device_id: str) -> dict:
@@ -195,6 +204,7 @@ def _view_json(view) -> dict:
         "public_id", "serial_number", "imei", "manufacturer", "model", "android_api_level",
         "state", "created_at", "enrolled_at", "last_contact_at", "retired_at")})
     row.username, row.qr_id = view.user.username, view.qr_code.public_id
+    row.management = view.qr_code.management
     return _device_json(row)
 
 
@@ -267,13 +277,18 @@ def create_batch():
     server_url = current_app.config["PORTAL_PUBLIC_URL"]
     options = {"network_profile_id": values["network_profile_id"],
                "otp_validity": values["otp_validity"], "created_by": None}
-    preview = bulk.preview_rows(values["rows"], server_url=server_url, **options)
+    preview = bulk.preview_rows(values["rows"], server_url=server_url,
+                                management=values["management"], **options)
     if not preview.ok:
         raise ValidationFailed(batch_errors(preview.problems))
     staged = bulk.stage(preview, name=values["name"], replace_earlier=False, **options)
     batch = bulk.start_batch(staged, created_by=None,
                              created_by_name=f"API token {caller().name}"[:150])
     batch = bulk.start_running(batch, server_url=server_url, actor=caller().actor)
+    if refusal := bulk.google_refusal(batch):
+        row, sentence = refusal
+        raise ApiError(502, "google_failed", batch.error,
+                       fields={f"rows[{row - 1}].management": sentence})
     if batch.state == "failed":
         raise ApiError(409, "batch_failed", batch.error or "The batch could not be made.")
     response = jsonify(_batch_json(batch))

@@ -42,6 +42,10 @@ _FIELD_OF_KEY = {
     "ADMIN_EXTRAS_BUNDLE.server_url": "server_url", "ADMIN_EXTRAS_BUNDLE.user": "user",
     "ADMIN_EXTRAS_BUNDLE.otp": "otp", "ADMIN_EXTRAS_BUNDLE.qr_id": "qr_id",
 }
+# Android Device Policy's admin extra that carries Google's enrollment token.
+ENROLLMENT_TOKEN_EXTRA = "com.google.android.apps.work.clouddpc.EXTRA_ENROLLMENT_TOKEN"
+# The admin extras that are credentials: masked on pages, redacted in exports.
+SECRET_EXTRAS = frozenset({"otp", ENROLLMENT_TOKEN_EXTRA})
 SHA256_BYTES = 32
 SHA1_BYTES = 20
 
@@ -78,6 +82,10 @@ class PayloadSettings:
     proxy_port: int | None = None
     proxy_bypass: str | None = None
     pac_url: str | None = None            # ... or a proxy auto-configuration URL
+    # Android Device Policy (issue 17): Google's admin extras bundle (the enrollment token) in
+    # place of the Companion's, and any other keys of Google's qrCode, kept as Google gave them.
+    admin_extras: dict | None = None
+    google_keys: dict | None = None
 
 
 def android_locale(tag: str) -> str:
@@ -126,7 +134,9 @@ def validate_settings(s: PayloadSettings) -> dict[str, str]:
         eap = s.wifi_eap if s.wifi_security_type == SecurityType.EAP else None
         errors.update(validate_wifi(s.wifi_ssid, s.wifi_security_type, s.wifi_password, eap))
         errors.update(proxy_errors(s.proxy_host, s.proxy_port, s.proxy_bypass, s.pac_url))
-    if s.option in OPTIONS:
+    if s.admin_extras is not None:
+        errors.update(_google_extras_errors(s.admin_extras))
+    elif s.option in OPTIONS:
         errors.update(_credential_errors(s))
     size = payload_bytes(encode_payload(_assemble(s)))
     if size > MAX_PAYLOAD_BYTES:
@@ -200,8 +210,40 @@ def _assemble(s: PayloadSettings) -> dict:
         payload[PREFIX + "PROVISIONING_TIME_ZONE"] = s.time_zone
     if companion.leave_system_apps_enabled:
         payload[PREFIX + "PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"] = True
-    payload[PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = _admin_extras(s)
+    for key, value in (s.google_keys or {}).items():
+        payload.setdefault(key, value)
+    payload[PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"] = (
+        dict(s.admin_extras) if s.admin_extras is not None else _admin_extras(s))
     return payload
+
+
+_GOOGLE_COMPANION_KEYS = ("PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME",
+                          "PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION",
+                          "PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM")
+
+
+def google_parts(qr_code: str) -> tuple[CompanionConfig, dict, dict]:
+    """Google's enrollment-token qrCode (a JSON string) as payload settings: Android Device
+    Policy as the "companion" (component, download location, checksum), the admin extras
+    bundle that carries the token, and Google's other keys (kept as given; ours win where both
+    name a key, such as the network and the locale).
+
+    Raises PayloadError({"management": ...}) when Google's answer is not such a JSON object."""
+    try:
+        google = json.loads(qr_code)
+    except (ValueError, TypeError):
+        google = None
+    names = [PREFIX + key for key in _GOOGLE_COMPANION_KEYS]
+    bundle = PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"
+    if not isinstance(google, dict) or not all(isinstance(google.get(name), str)
+                                               for name in names) \
+            or not isinstance(google.get(bundle), dict):
+        raise PayloadError({"management": "Google's enrollment token holds no provisioning "
+                                          "data the portal can put in a QR code."})
+    companion = CompanionConfig(*(google[name] for name in names),
+                                leave_system_apps_enabled=False)
+    others = {key: value for key, value in google.items() if key not in names + [bundle]}
+    return companion, dict(google[bundle]), others
 
 
 def _network_extras(s: PayloadSettings) -> dict:
@@ -378,6 +420,14 @@ def _qr_id_error(qr_id: str) -> str | None:
     if _QR_ID.fullmatch(qr_id):
         return None
     return "QR ID must be at least 8 characters of letters, digits, - and _."
+
+
+def _google_extras_errors(extras: dict) -> dict[str, str]:
+    # The bundle Google made: strings only (a PersistableBundle from a QR keeps JSON types).
+    if extras and all(isinstance(key, str) and isinstance(value, str)
+                      for key, value in extras.items()):
+        return {}
+    return {"management": "Google's admin extras must be text values; create the QR code again."}
 
 
 def _credential_errors(s: PayloadSettings) -> dict[str, str]:

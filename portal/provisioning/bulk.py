@@ -3,9 +3,15 @@
 parse_csv → preview_rows (every row checked by validate_request, the wizard's own rules; writes
 nothing) → stage (the checked rows kept for Confirm) → start_batch (a Batch, state preparing) →
 run_batch: every QR prepared outside any transaction (progress committed every PROGRESS_EVERY
-rows), then ONE short transaction reserves the whole batch's licenses with one conditional
-seats.reserve(total) and inserts every QR, its pending enrollments, mail and audit entries —
-or nothing, with the batch marked failed and the reason.
+rows or PROGRESS_SECONDS), then ONE short transaction reserves the whole batch's licenses with
+one conditional seats.reserve(total) and inserts every QR, its pending enrollments, mail and
+audit entries — or nothing, with the batch marked failed and the reason.
+
+Management: a row's `management` cell (companion, adp or android device policy), else the
+batch's choice, else its network profile's. An Android Device Policy row's enrollment token is
+made at Google while the batch is prepared, before the one transaction; if Google refuses one,
+or the batch fails for any other reason, nothing is saved and every token already made is
+given back (deleted at Google, retried by the worker).
 """
 import codecs
 import csv
@@ -13,8 +19,10 @@ import dataclasses
 import io
 import json
 import logging
+import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,41 +30,60 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from portal.accounts.directory import pick_token
+from portal.accounts.directory import pick_token, record_picked_user
 from portal.accounts.models import AdminUser
 from portal.accounts.users import find_local_user
 from portal.accounts.validation import address_error
+from portal.amapi.client import AmapiError, connect
+from portal.amapi.models import AmapiTask
 from portal.audit.log import record
-from portal.database import db, repeated_reads, utcnow
+from portal.database import db, end_transaction, repeated_reads, utcnow
 from portal.directory import ldap
 from portal.enrollment.models import Batch, PendingEnrollment, QrCode
-from portal.enrollment.pending import AlreadyRevoked, expire_due, revoke_qr_code
+from portal.enrollment.pending import (AlreadyRevoked, expire_due, pay_google_soon,
+                                      revoke_qr_code)
 from portal.errors import WHOLE, DomainError
 from portal.licensing import seats
 from portal.mail.models import OutboxMessage
+from portal.provisioning import device_policy
 from portal.provisioning.models import StagedBatch
 from portal.provisioning.qr_codes import (MAX_USAGE_COUNT, UNLIMITED, Preparation, QrCodeRequest,
-                                          add_qr_code, pending_rows, prepare_qr_code, resolve,
-                                          validate_request)
+                                          add_qr_code, google_enrollment, pending_rows,
+                                          prepare_qr_code, resolve, validate_request)
 from portal.settings import localizations, network_profiles
-from portal.vocabulary import EnrollmentOption, NetworkType
+from portal.vocabulary import (MANAGEMENT_LABELS, AmapiTaskKind, EnrollmentOption, Management,
+                               NetworkType)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 5_000
-COLUMNS = ("username", "usage_count", "localization", "send_to_user", "alternative_address")
+COLUMNS = ("username", "usage_count", "localization", "send_to_user", "alternative_address",
+           "management")
 TEMPLATE = ",".join(COLUMNS) + "\r\n"
 DEFAULT_LOCALIZATION = "en"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PROGRESS_EVERY = 50
+PROGRESS_SECONDS = 1.0   # and at least this often while Google is asked for tokens
 STALE_AFTER = timedelta(minutes=2)
+# A token made for a batch is owed for deletion at once, due this long after: if the process
+# dies before the batch is saved or given back, the worker deletes it then (no batch takes
+# this long); the batch's insert settles the debt in its transaction.
+ORPHAN_AFTER = timedelta(hours=24)
 _YES, _NO = ("yes", "true", "1", "y"), ("no", "false", "0", "n", "")
 # validate_request's field names as the CSV's columns; the others are about the whole batch.
 _COLUMN_OF = {"username": "username", "ldap_user": "username", "usage_count": "usage_count",
               "lang": "localization", "alternative_email": "alternative_address",
-              "send_to_user": "send_to_user"}
+              "send_to_user": "send_to_user", "management": "management"}
 logger = logging.getLogger(__name__)
 _BATCH_FIELDS = {"network_profile": "network_profile", "otp_validity": "otp_validity",
                  "companion": WHOLE}
+# A management cell's words (case, spaces, - and _ aside) → the vocabulary's values.
+_MANAGEMENT_WORDS = {"companion": Management.COMPANION, "adp": Management.ADP,
+                     "android device policy": Management.ADP}
+GOOGLE_REFUSED = ("Google did not make the enrollment token of row {row}: {message} Nothing was "
+                  "saved.")
+_GOOGLE_REFUSED = re.compile(r"Google did not make the enrollment token of row (\d+): (.*) "
+                             r"Nothing was saved\.", re.S)
+MANAGEMENT_CHOICE = "Write companion, or adp (android device policy); empty: the batch's choice."
 
 
 @dataclass(frozen=True)
@@ -102,6 +129,7 @@ class Row:
     send_to_user: bool = False
     alternative_email: str | None = None
     ldap_user: str | None = None    # the directory user's pick token
+    management: str | None = None   # the row's own, else the batch's; None: the profile's
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -190,31 +218,36 @@ def _header_problems(header: list[str]) -> list[Problem]:
 
 def preview_rows(rows: Iterable[dict], *, network_profile_id, otp_validity,
                  created_by: AdminUser | None, server_url: str,
-                 directory: Directory | None = None) -> Preview:
+                 directory: Directory | None = None, management: str | None = None) -> Preview:
     """Check every row as the wizard checks one QR code (validate_request), plus what only a
     batch has: duplicate users and the total of licenses. rows: dicts of COLUMNS (text, or
-    int/bool from JSON) with an optional "row" number. Writes nothing. The settings every
+    int/bool from JSON) with an optional "row" number. management: the batch's choice for rows
+    whose cell is empty (None: the network profile's). Writes nothing. The settings every
     row is checked against (Companion, OTP policy, profile, localizations, license figures)
     are read once for the whole preview."""
     with repeated_reads():
         return _preview(list(rows), network_profile_id, otp_validity, created_by, server_url,
-                        directory)
+                        directory, management)
 
 
 def _preview(rows, network_profile_id, otp_validity, created_by, server_url,
-             directory) -> Preview:
+             directory, management=None) -> Preview:
     problems = _batch_problems(network_profile_id, otp_validity, len(rows))
+    if management is not None and management not in tuple(Management):
+        problems.append(Problem(0, "management", "Choose Companion or Android Device Policy."))
+        management = None
     checked, first_row = [], {}
-    found = _directory_users(rows, directory, problems)
+    found, ambiguous = _directory_users(rows, directory, problems)
     for index, raw in enumerate(rows, start=1):
-        row = _read_row(raw, index, found)
+        row = _read_row(raw, index, found, management, ambiguous)
         key = row.username.strip().lower()
         if key and key in first_row:
             row.problems.append(Problem(row.row, "username", f"Duplicate row: user "
                                         f"'{row.username}' is already in row {first_row[key]}."))
         elif key:
             first_row[key] = row.row
-        if not row.problems or all(problem.column in ("usage_count", "send_to_user")
+        if not row.problems or all(problem.column in ("usage_count", "send_to_user",
+                                                      "management")
                                    for problem in row.problems):
             _check(row, network_profile_id, otp_validity, created_by, server_url, directory,
                    problems)
@@ -258,7 +291,8 @@ def _batch_problems(network_profile_id, otp_validity, count: int) -> list[Proble
     return problems
 
 
-def _read_row(raw: dict, index: int, found: dict) -> Row:
+def _read_row(raw: dict, index: int, found: dict, management: str | None = None,
+              ambiguous: dict | None = None) -> Row:
     number = raw.get("row") if isinstance(raw.get("row"), int) else index
     row = Row(number, str(raw.get("username") or "").strip())
     for name in raw:
@@ -276,6 +310,8 @@ def _read_row(raw: dict, index: int, found: dict) -> Row:
         row.problems.append(Problem(number, "username", "Enter the user's name."))
     elif find_local_user(row.username) is None:
         row.ldap_user = found.get(row.username.lower())
+        if row.username.lower() in (ambiguous or {}):
+            row.problems.append(Problem(number, "username", ambiguous[row.username.lower()]))
     row.usage_count = _usage_count(raw.get("usage_count"), row)
     lang = str(raw.get("localization") or "").strip() or DEFAULT_LOCALIZATION
     known = localizations.find(lang)
@@ -289,7 +325,28 @@ def _read_row(raw: dict, index: int, found: dict) -> Row:
         row.problems.append(Problem(number, "send_to_user", "Write yes or no (or true/false, "
                                                             "1/0)."))
     row.alternative_email = str(raw.get("alternative_address") or "").strip() or None
+    row.management = _management(raw.get("management"), row) or management
     return row
+
+
+def _management(value, row: Row) -> str | None:
+    """The row's own Management, or None for an empty cell (the batch's choice then)."""
+    words = " ".join(str(value if value is not None else "").replace("_", " ")
+                     .replace("-", " ").lower().split())
+    if not words:
+        return None
+    if words in _MANAGEMENT_WORDS:
+        return _MANAGEMENT_WORDS[words]
+    row.problems.append(Problem(row.row, "management", f"'{str(value)[:30]}' is not a "
+                                                       f"Management. {MANAGEMENT_CHOICE}"))
+    return None
+
+
+def management_label(row: Row, profile) -> str:
+    """The Management a row's QR code gets: its own (or the batch's), else the profile's."""
+    value = row.management or (profile.management if profile is not None else None) \
+        or Management.COMPANION
+    return MANAGEMENT_LABELS.get(value, value)
 
 
 def _usage_count(value, row: Row) -> int | None:
@@ -306,12 +363,16 @@ def _usage_count(value, row: Row) -> int | None:
 
 
 def request_for(row: Row, network_profile_id, otp_validity) -> QrCodeRequest:
-    """The wizard's request for one row: Automatic Provisioning with the batch's profile."""
+    """The wizard's request for one row: Automatic Provisioning with the batch's profile, and
+    the row's Management (when it has none, the profile's)."""
+    management = {"management": row.management, "management_given": True} \
+        if row.management else {}
     return QrCodeRequest(option=EnrollmentOption.AUTO, lang=row.lang, network=NetworkType.WIFI,
                          username=None if row.ldap_user else row.username,
                          ldap_user=row.ldap_user, usage_count=row.usage_count,
                          send_to_user=row.send_to_user, alternative_email=row.alternative_email,
-                         otp_validity=otp_validity, network_profile_id=network_profile_id)
+                         otp_validity=otp_validity, network_profile_id=network_profile_id,
+                         **management)
 
 
 def _check(row: Row, network_profile_id, otp_validity, created_by, server_url, directory,
@@ -342,23 +403,29 @@ def _check(row: Row, network_profile_id, otp_validity, created_by, server_url, d
 
 
 def _directory_users(rows: list[dict], directory: Directory | None,
-                     problems: list[Problem]) -> dict[str, str]:
+                     problems: list[Problem]) -> tuple[dict[str, str], dict[str, str]]:
     """Pick tokens of the directory users named by rows that are not local users, looked up
-    with the typed credentials (used here only): {lowercased name: token}."""
+    by exact name with the typed credentials (used here only, one bind for all): {lowercased
+    name: token}, and {lowercased name: why it is not picked} for names several directory
+    entries share (picking one of them would be a guess)."""
     if directory is None or directory.config is None:
-        return {}
+        return {}, {}
     names = {str(raw.get("username") or "").strip() for raw in rows}
     names = sorted(name for name in names if name and find_local_user(name) is None)
-    found = {}
+    if not names:
+        return {}, {}
+    end_transaction()  # only read so far: the directory answers outside a transaction
     try:
-        for name in names:
-            for user in ldap.find_users(directory.config, directory.bind, directory.password,
-                                        name, limit=5):
-                if user.username.lower() == name.lower():
-                    found[name.lower()] = pick_token(user)
+        users, ambiguous = ldap.find_users_named(directory.config, directory.bind,
+                                                 directory.password, names)
     except ldap.DirectoryError as error:
         problems.append(Problem(0, "ldap_bind", f"The directory search failed: {error.cause}"))
-    return found
+        return {}, {}
+    return ({name: pick_token(user) for name, user in users.items()},
+            {name: f"{len(dns)} directory entries have this user name ({'; '.join(dns[:3])}"
+                   f"{'; …' if len(dns) > 3 else ''}), and a QR code is for one person: make "
+                   "the name unique in the directory or narrow the LDAP user filter."
+             for name, dns in ambiguous.items()})
 
 
 # Staging and creating the batch
@@ -429,13 +496,22 @@ def start_batch(staged: StagedBatch, *, created_by: AdminUser | None,
     return batch
 
 
+class _GoogleRefused(Exception):
+    """Google did not make a row's enrollment token: the batch fails."""
+
+    def __init__(self, row: int, error: AmapiError):
+        super().__init__(error.message)
+        self.row, self.message = row, error.message
+
+
 def run_batch(batch_id: int, *, server_url: str,
               progress: Callable[[int, int], None] | None = None,
               actor: tuple[str, str] | None = None) -> Batch:
     """Make the batch's QR codes: prepared one by one outside any transaction (batch.done
-    committed every PROGRESS_EVERY rows), then inserted in one transaction with one
-    conditional reservation of all their licenses. On any refusal nothing is saved and the
-    batch is marked failed with the reason. Returns the batch."""
+    committed every PROGRESS_EVERY rows), Android Device Policy rows' tokens made at Google
+    meanwhile, then inserted in one transaction with one conditional reservation of all their
+    licenses. On any refusal (Google's too) nothing is saved, the tokens made are given back,
+    and the batch is marked failed with the reason. Returns the batch."""
     batch = db.session.get(Batch, batch_id)
     staged = db.session.scalar(sa.select(StagedBatch).where(StagedBatch.batch_id == batch_id))
     if batch is None or batch.state != "preparing":
@@ -446,36 +522,116 @@ def run_batch(batch_id: int, *, server_url: str,
     profile_id, otp_validity = staged.network_profile_id, _validity(staged.otp_validity)
     rows, shared = staged_rows(staged), Preparation.current()
     _keep(created_by, shared.companion_config, shared.policy)
-    with repeated_reads():
-        prepared, problems = _prepare_rows(batch, rows, profile_id, otp_validity, created_by,
-                                           server_url, shared, progress)
-    if problems:
-        return _fail(batch, "Rows changed since the preview: " + "; ".join(problems[:5]))
-    return _insert(batch, staged, prepared, created_by, actor)
+    made = []  # what Google made for the batch's Android Device Policy rows
+    try:
+        with repeated_reads():
+            prepared, problems = _prepare_rows(batch, rows, profile_id, otp_validity,
+                                               created_by, server_url, shared, progress, made)
+        if problems:
+            batch = _fail(batch, "Rows changed since the preview: " + "; ".join(problems[:5]))
+        else:
+            batch = _insert(batch, staged, prepared, created_by, actor)
+    except _GoogleRefused as refused:
+        batch = _fail(batch, GOOGLE_REFUSED.format(row=refused.row, message=refused.message))
+    finally:
+        if made:
+            db.session.rollback()
+            if db.session.scalar(sa.select(Batch.state).where(Batch.id == batch_id)) \
+                    != "created":
+                _give_back(made)
+    return batch
 
 
 def _prepare_rows(batch, rows, profile_id, otp_validity, created_by, server_url, shared,
-                  progress):
-    prepared, problems = [], []
+                  progress, made: list):
+    prepared, problems, connection = [], [], None
+    reported = time.monotonic()
     for index, row in enumerate(rows, start=1):
         request = request_for(row, profile_id, otp_validity)
         errors = validate_request(request, server_url=server_url, created_by=created_by)
         errors.pop("usage_count", None) if _only_license_shortage(errors, row) else None
+        google = None
         if errors:
             problems.append(f"row {row.row}: " + " ".join(errors.values()))
-        else:
+        elif not problems:  # once a row fails, the others are only checked
             resolved, profile = resolve(request)
+            public_id = None
+            if resolved.management == Management.ADP:
+                resolved = _recorded(resolved, profile)
+                if connection is None:
+                    connection = _connect(row)
+                public_id = secrets.token_urlsafe(9)
             _keep(resolved.user, profile)
             # The reads end here: SQLite's BEGIN IMMEDIATE takes the one write lock for every
-            # transaction, so none stays open while the QR code is prepared (the slow part).
+            # transaction, so none stays open while Google is asked or the QR code is prepared.
             db.session.rollback()
-            prepared.append((request, prepare_qr_code(resolved, profile, created_by=created_by,
-                                                      server_url=server_url, shared=shared)))
-        if index % PROGRESS_EVERY == 0 or index == len(rows):
+            if public_id is not None:
+                google = _token(row, resolved, public_id, server_url, shared, connection)
+                made.append(google)
+                _hold(google)
+            prepared.append((request, prepare_qr_code(
+                resolved, profile, created_by=created_by, server_url=server_url,
+                shared=shared, public_id=public_id, google=google)))
+        if index % PROGRESS_EVERY == 0 or index == len(rows) \
+                or (google is not None and time.monotonic() - reported >= PROGRESS_SECONDS):
             _progress(batch, index)
+            reported = time.monotonic()
             if progress:
                 progress(index, len(rows))
     return prepared, problems
+
+
+def _hold(google) -> None:
+    """Owe the deletion of a token just made, due after ORPHAN_AFTER (committed now)."""
+    db.session.add(AmapiTask(kind=AmapiTaskKind.DELETE_TOKEN, resource=google.token_name,
+                             next_attempt_at=utcnow() + ORPHAN_AFTER))
+    db.session.commit()
+
+
+def _held(names: list[str]):
+    """The held deletions of these tokens, not yet done."""
+    return sa.and_(AmapiTask.kind == AmapiTaskKind.DELETE_TOKEN, AmapiTask.resource.in_(names),
+                   AmapiTask.done_at.is_(None))
+
+
+def _give_back(made: list) -> None:
+    """The batch is not saved: its tokens are deleted at Google now (or retried)."""
+    db.session.rollback()
+    db.session.execute(sa.update(AmapiTask).where(_held([g.token_name for g in made]))
+                       .values(next_attempt_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    device_policy.give_back(*made)  # commits; deleted at Google now, or retried by the worker
+
+
+def _recorded(request: QrCodeRequest, profile) -> QrCodeRequest:
+    """A directory user is recorded (and committed) before Google is asked for a token naming
+    them (user.accountIdentifier is their portal id), as the wizard does."""
+    if request.user is None or request.user.id is not None or not request.ldap_user:
+        return request
+    user = record_picked_user(request.ldap_user)
+    db.session.commit()
+    for thing in (user, profile):  # loaded again before they are detached
+        if thing is not None and thing in db.session:
+            db.session.refresh(thing)
+    return dataclasses.replace(request, user=user)
+
+
+def _connect(row: Row):
+    try:
+        connection = connect()
+    except AmapiError as error:
+        raise _GoogleRefused(row.row, error) from None
+    _keep(connection.settings)  # read again by each token, after the reads end
+    return connection
+
+
+def _token(row: Row, request: QrCodeRequest, public_id: str, server_url: str, shared,
+           connection):
+    try:
+        return google_enrollment(request, public_id, server_url=server_url,
+                                 policy=shared.policy, connection=connection)
+    except AmapiError as error:
+        raise _GoogleRefused(row.row, error) from None
 
 
 def _keep(*objects) -> None:
@@ -525,6 +681,10 @@ def _insert(batch: Batch, staged: StagedBatch, prepared: list, created_by,
         pending += pending_rows(qr_code)
     if pending:
         db.session.execute(sa.insert(PendingEnrollment), pending)
+    tokens = [qr.enrollment_token_name for _, qr in prepared if qr.enrollment_token_name]
+    if tokens:  # saved with their QR codes: no longer owed to Google
+        db.session.execute(sa.delete(AmapiTask).where(_held(tokens))
+                           .execution_options(synchronize_session=False))
     db.session.execute(sa.update(Batch).where(Batch.id == batch.id).values(
         state="created", done=batch.row_count, updated_at=utcnow())
         .execution_options(synchronize_session=False))
@@ -532,7 +692,8 @@ def _insert(batch: Batch, staged: StagedBatch, prepared: list, created_by,
     actor_type, actor_name = actor or (("admin", created_by.username) if created_by
                                        else ("operator", "operator"))
     record("batch.create", actor_type=actor_type, actor=actor_name, target=batch.public_id,
-           qr_codes=len(prepared), licenses=total, network_profile=batch.network_profile_id)
+           qr_codes=len(prepared), licenses=total, network_profile=batch.network_profile_id,
+           android_device_policy=sum(1 for _, qr in prepared if qr.management == Management.ADP))
     db.session.commit()
     db.session.refresh(batch)
     return batch
@@ -552,13 +713,15 @@ def _fail(batch: Batch, reason: str) -> Batch:
 def create_batch(rows: Iterable[dict], *, network_profile_id, otp_validity,
                  created_by: AdminUser | None, server_url: str, name: str | None = None,
                  directory: Directory | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> Batch:
+                 progress: Callable[[int, int], None] | None = None,
+                 management: str | None = None) -> Batch:
     """Preview, stage, start and run a batch at once (the command and the Admin API): raises
     BulkError with every problem and nothing saved, or returns the batch (created, or failed
     with its reason when licenses were taken meanwhile)."""
     preview = preview_rows(rows, network_profile_id=network_profile_id,
                            otp_validity=otp_validity, created_by=created_by,
-                           server_url=server_url, directory=directory)
+                           server_url=server_url, directory=directory,
+                           management=management)
     if not preview.ok:
         raise BulkError(preview.problems)
     staged = stage(preview, name=name, network_profile_id=network_profile_id,
@@ -589,6 +752,13 @@ def restart(batch: Batch) -> bool:
     return marked.rowcount == 1
 
 
+def google_refusal(batch: Batch) -> tuple[int, str] | None:
+    """(row, Google's sentence) when the batch failed because Google did not make an Android
+    Device Policy row's enrollment token; None otherwise."""
+    found = _GOOGLE_REFUSED.fullmatch(batch.error or "") if batch.state == "failed" else None
+    return (int(found.group(1)), found.group(2)) if found else None
+
+
 def find_batch(public_id: str) -> Batch | None:
     if not isinstance(public_id, str) or not 8 <= len(public_id) <= 32 \
             or not public_id.replace("-", "").replace("_", "").isalnum():
@@ -611,19 +781,48 @@ def active_qr_codes(batch: Batch) -> list[QrCode]:
 
 def revoke_batch(batch: Batch, *, revoked_by: AdminUser | None) -> tuple[int, int]:
     """Revoke every active QR code of the batch in one transaction, each as a single Revoke
-    does (revoke_qr_code, its licenses freed and audited). Returns (QR codes, licenses freed)."""
+    does (revoke_qr_code, its licenses freed and audited). Returns (QR codes, licenses freed).
+
+    The Google tokens (or sign-in details) of its Android Device Policy QR codes are owed in
+    that transaction and tried right after it (pay_google_after); a failure leaves them owed
+    to the worker and never undoes the revocation."""
     revoked = released = 0
+    owed = []
     for qr_code in active_qr_codes(batch):
         try:
             released += revoke_qr_code(qr_code, revoked_by=revoked_by, commit=False)
             revoked += 1
         except AlreadyRevoked:
             continue  # revoked meanwhile by someone else: nothing left to do for it
+        if qr_code.management == Management.ADP:
+            owed.append(qr_code.id)
     record("batch.revoke", actor_type="admin" if revoked_by else "operator",
            actor=revoked_by.username if revoked_by else "operator", target=batch.public_id,
            qr_codes=revoked, released=released)
     db.session.commit()
+    if owed:
+        pay_google_after(owed)
     return revoked, released
+
+
+def pay_google_after(qr_code_ids: list[int]) -> threading.Thread | None:
+    """What the batch's revocation owes Google, tried now: in a thread of this process when
+    BULK_IN_BACKGROUND (a batch of thousands owes as many deletions, and the admin is answered
+    at once), else before returning. The worker retries whatever is still owed."""
+    if not current_app.config.get("BULK_IN_BACKGROUND", True):
+        pay_google_soon(qr_code_ids)
+        return None
+    app = current_app._get_current_object()
+
+    def work():
+        with app.app_context():
+            try:
+                pay_google_soon(qr_code_ids)
+            finally:
+                db.session.remove()
+    thread = threading.Thread(target=work, name="bulk-revoke-google", daemon=True)
+    thread.start()
+    return thread
 
 
 def totals(batch: Batch) -> dict[str, int]:

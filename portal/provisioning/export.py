@@ -4,7 +4,7 @@ recorded, as for View OTP."""
 import json
 
 from portal.accounts.models import AdminUser
-from portal.android.payload import PREFIX
+from portal.android.payload import ENROLLMENT_TOKEN_EXTRA, PREFIX, SECRET_EXTRAS
 from portal.audit.log import record
 from portal.database import db
 from portal.enrollment.models import QrCode
@@ -12,14 +12,15 @@ from portal.enrollment.models import QrCode
 EXTRAS = PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"
 REDACTED = "REDACTED: export with secrets to include it"
 # Payload keys whose values are secrets (the Wi-Fi or EAP password, an EAP client
-# certificate with its private key), and the admin extras' secret (the OTP).
+# certificate with its private key); the admin extras' secrets are payload.SECRET_EXTRAS (the
+# OTP, Google's enrollment token).
 SECRET_KEYS = frozenset(PREFIX + name for name in (
     "PROVISIONING_WIFI_PASSWORD", "PROVISIONING_WIFI_USER_CERTIFICATE"))
-SECRET_EXTRAS = frozenset({"otp"})
 SECRET_NAMES = {PREFIX + "PROVISIONING_WIFI_PASSWORD": "the Wi-Fi password",
                 PREFIX + "PROVISIONING_WIFI_USER_CERTIFICATE":
                     "the Wi-Fi client certificate with its private key",
-                f"{EXTRAS}.otp": "the OTP"}
+                f"{EXTRAS}.otp": "the OTP",
+                f"{EXTRAS}.{ENROLLMENT_TOKEN_EXTRA}": "Google's enrollment token"}
 
 
 def redacted_payload(qr_code: QrCode) -> tuple[str, list[str]]:

@@ -24,7 +24,7 @@ from markupsafe import escape
 from portal.android import qr as qr_images
 from portal.enrollment.models import QrCode
 from portal.i18n import page_language
-from portal.vocabulary import EnrollmentOption, NetworkType
+from portal.vocabulary import EnrollmentOption, Management, NetworkType
 
 QR_SIZE_MM = 60.0  # the printed QR code with its quiet zone: modules × pitch, always this size
 PAGE_WIDTH_MM, MARGIN_MM = 210.0, 20.0  # A4 portrait
@@ -115,6 +115,25 @@ class _Page:
                          *(text for fact in self.facts for text in fact)])
 
 
+def follow_step(qr: QrCode, *, name: str) -> str:
+    """The sheet's last step (print.html's markup), translated in the current locale: what the
+    device's user follows after the scan, the Companion or Android Device Policy."""
+    auto = qr.option == EnrollmentOption.AUTO
+    if qr.management == Management.ADP:
+        return gettext(
+            "<strong>Follow Android Device Policy</strong>: it installs, enrolls the device "
+            "for %(name)s without typing, and finishes the setup.", name=name) if auto \
+            else gettext("<strong>Follow Android Device Policy</strong>: it installs, opens "
+                         "your company's sign-in page, and finishes the setup after you sign "
+                         "in.")
+    return gettext(
+        "<strong>Follow the Companion app</strong>: it installs, enrolls the device for "
+        "%(name)s without typing, and finishes the setup.", name=name) if auto \
+        else gettext("<strong>Follow the Companion app</strong>: it installs, asks you to "
+                     "sign in with your company account and press Start, and finishes the "
+                     "setup.")
+
+
 def _page_texts(qr: QrCode) -> _Page:
     """print.html's texts for one QR code, in its language (values escaped: the texts are
     HTML, as in the template)."""
@@ -126,12 +145,7 @@ def _page_texts(qr: QrCode) -> _Page:
                               ssid=escape(qr.wifi_ssid))
         else:
             network = gettext("The device uses mobile data: keep the SIM or eSIM in it.")
-        follow = gettext(
-            "<strong>Follow the Companion app</strong>: it installs, enrolls the device for "
-            "%(name)s without typing, and finishes the setup.", name=escape(name)) if auto \
-            else gettext("<strong>Follow the Companion app</strong>: it installs, asks you to "
-                         "sign in with your company account and press Start, and finishes the "
-                         "setup.")
+        follow = follow_step(qr, name=escape(name))
         steps = [
             gettext("Switch on the new or factory-reset device and stay on the <strong>welcome "
                     "screen</strong>."),

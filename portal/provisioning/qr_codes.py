@@ -11,20 +11,23 @@ from portal.accounts.directory import picked_user, record_picked_user
 from portal.accounts.validation import address_error, one_line_error
 from portal.accounts.models import AdminUser, PortalUser
 from portal.accounts.users import find_local_user
+from portal.amapi.client import AmapiError
 from portal.android.payload import (PayloadSettings, build_payload, densest_field,
                                     draft_payload, encode_payload, payload_bytes,
                                     validate_settings)
 from portal.android.qr import version_for_size
 from portal.android.wifi import EapSettings
 from portal.audit.log import record
-from portal.database import db, utcnow
+from portal.database import db, end_transaction, utcnow
 from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.enrollment.pending import expire_due
 from portal.errors import WHOLE, DomainError
 from portal.licensing import seats
 from portal.mail.outbox import queue_for_qr_code
+from portal.provisioning import device_policy
 from portal.settings import companion, localizations, network_profiles, otp_policy
-from portal.vocabulary import AdminRole, EnrollmentOption, NetworkType, PendingState, SecurityType
+from portal.vocabulary import (AdminRole, EnrollmentOption, Management, NetworkType, PendingState,
+                               SecurityType)
 
 MAX_USAGE_COUNT = 10_000
 MAX_NAME_LENGTH = 100
@@ -38,7 +41,7 @@ _REQUEST_FIELD = {"ssid": "wifi_ssid", "security_type": "wifi_security",
                   "domain": "wifi_domain", "ca_certificate": "wifi_ca_certificate",
                   "user_certificate": "wifi_user_certificate", "proxy_host": "proxy_host",
                   "proxy_port": "proxy_port", "proxy_bypass": "proxy_bypass",
-                  "pac_url": "pac_url", "payload": WHOLE}
+                  "pac_url": "pac_url", "management": "management", "payload": WHOLE}
 _COMPANION_FIELDS = ("component_name", "download_url", "signature_checksum")
 _GENERATED = ("option", "network", "qr_id", "otp")  # checked or made by the portal itself
 
@@ -46,6 +49,16 @@ _GENERATED = ("option", "network", "qr_id", "otp")  # checked or made by the por
 class ProvisioningError(DomainError):
     """The QR code cannot be created; .errors maps the request's fields to messages
     ("companion": the Companion settings; WHOLE: the request as a whole)."""
+
+
+class GoogleRefused(ProvisioningError):
+    """Android Device Policy: Google did not make the token (or sign-in details); .errors =
+    {"management": Google's failure as a plain sentence}; .transient when trying again later
+    may work. Nothing was saved."""
+
+    def __init__(self, error: AmapiError):
+        super().__init__({"management": error.message})
+        self.transient = error.transient
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,11 @@ class QrCodeRequest:
     pac_url: str | None = None
     # A saved network profile (its id): its network settings replace the ones above.
     network_profile_id: int | None = None
+    # What manages the device: the Companion, or Android Device Policy (a vocabulary.Management).
+    # A network profile's Management replaces it, unless management_given: chosen for this QR
+    # code itself (a bulk row's, the Admin API's "management").
+    management: str = Management.COMPANION
+    management_given: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,12 +125,47 @@ def create_qr_code(request: QrCodeRequest, *, created_by: AdminUser | None,
     request, profile = _with_profile(request)
     if errors:
         raise ProvisioningError(errors)
-    qr_code = prepare_qr_code(request, profile, created_by=created_by, server_url=server_url)
-    if request.option == EnrollmentOption.AUTO and not seats.reserve(request.usage_count):
-        _refuse_reservation(request.usage_count)
-    add_qr_code(qr_code, request, created_by=created_by, actor=actor)
-    db.session.commit()
+    public_id = secrets.token_urlsafe(9)
+    google = _google_enrollment(request, public_id, server_url) \
+        if request.management == Management.ADP else None
+    try:
+        qr_code = prepare_qr_code(request, profile, created_by=created_by,
+                                  server_url=server_url, public_id=public_id, google=google)
+        if request.option == EnrollmentOption.AUTO and not seats.reserve(request.usage_count):
+            _refuse_reservation(request.usage_count)
+        add_qr_code(qr_code, request, created_by=created_by, actor=actor)
+        db.session.commit()
+    except BaseException:
+        if google is not None:  # Google made a token for a QR code that is not saved
+            db.session.rollback()
+            device_policy.give_back(google)
+        raise
     return qr_code
+
+
+def _google_enrollment(request: QrCodeRequest, public_id: str, server_url: str):
+    """Android Device Policy: Google's token (or sign-in details) for the QR code, before the
+    transaction; a refusal is the Management field's error and nothing is saved."""
+    try:
+        return google_enrollment(request, public_id, server_url=server_url)
+    except AmapiError as error:
+        raise GoogleRefused(error) from None
+
+
+def google_enrollment(request: QrCodeRequest, public_id: str, *, server_url: str,
+                      policy=None, connection=None):
+    """What Google makes for the (resolved) request's QR code of this public id: a
+    device_policy.GoogleEnrollment. policy: the OTP policy (read when not given); connection:
+    an amapi Connection to reuse (a bulk batch asks for many). Raises AmapiError.
+    Ends the caller's transaction (it has only read so far) before Google is asked."""
+    validity_hours = _validity_hours(request, policy or otp_policy.current())
+    connection = connection or device_policy.connection()
+    if request.user is not None:
+        request.user.id  # noqa: B018  (loaded now: the token names the user by id)
+    end_transaction()
+    return device_policy.obtain(
+        request.option, public_id, user=request.user, usage_count=request.usage_count,
+        validity_hours=validity_hours, server_url=server_url, connection=connection)
 
 
 @dataclass(frozen=True)
@@ -128,26 +181,36 @@ class Preparation:
 
 
 def prepare_qr_code(request: QrCodeRequest, profile, *, created_by: AdminUser | None,
-                    server_url: str, shared: Preparation | None = None) -> QrCode:
+                    server_url: str, shared: Preparation | None = None,
+                    public_id: str | None = None, google=None) -> QrCode:
     """The QR code of a validated request (its profile already applied by _with_profile), not
     yet in the session: payload, encryption, OTP and QR version (the slow part). Writes
-    nothing; add_qr_code puts it in the caller's transaction."""
+    nothing; add_qr_code puts it in the caller's transaction. google: for Android Device
+    Policy, what Google made for it (device_policy.GoogleEnrollment, made for public_id): its
+    token is the payload's admin extras and the QR code's OTP."""
     shared = shared or Preparation.current()
     companion_config, now, policy = shared.companion_config, shared.now, shared.policy
     auto = request.option == EnrollmentOption.AUTO
-    otp = otps.for_qr_code() if auto else None
-    qr_code = QrCode(public_id=secrets.token_urlsafe(9), option=request.option, lang=request.lang,
-                     network=request.network, created_by_id=created_by.id if created_by else None,
+    if google is not None:
+        otp = google.token_value if auto else None
+    else:
+        otp = otps.for_qr_code() if auto else None
+    qr_code = QrCode(public_id=public_id or secrets.token_urlsafe(9), option=request.option,
+                     lang=request.lang, network=request.network,
+                     management=Management.ADP if google is not None else Management.COMPANION,
+                     enrollment_token_name=google.token_name if google is not None else None,
+                     created_by_id=created_by.id if created_by else None,
                      created_at=now, send_to_user=request.send_to_user, name=request.name or None,
                      alternative_email=request.alternative_email or None)
-    settings = _settings(request, qr_code.public_id, otp, companion_config, server_url)
+    settings = _settings(request, qr_code.public_id, otp, companion_config, server_url, google)
     text = encode_payload(build_payload(settings))
     # From the capacity table: the drawn symbol's version (tests/android/test_qr.py checks they
     # agree) without drawing it, which took most of a bulk batch's time.
     qr_code.payload_enc = vault.encrypt(text)
     qr_code.qr_version = version_for_size(payload_bytes(text))
-    for column, value in QrCode.companion_values(companion_config).items():
-        setattr(qr_code, column, value)
+    if google is None:  # an Android Device Policy QR code names no Companion: never stale
+        for column, value in QrCode.companion_values(companion_config).items():
+            setattr(qr_code, column, value)
     _apply_network(qr_code, request)
     qr_code.time_zone = request.time_zone or None
     if profile is not None:
@@ -199,14 +262,21 @@ def validate_request(request: QrCodeRequest, *, server_url: str,
     if (request.option == EnrollmentOption.AUTO and request.otp_validity == UNLIMITED
             and created_by is not None and created_by.role != AdminRole.ADMINISTRATOR):
         errors["otp_validity"] = UNLIMITED_FOR_ADMINISTRATORS
+    google = None
+    if request.management == Management.ADP:
+        if message := device_policy.configuration_error(request.option):
+            errors["management"] = message
+            return errors
+        google = device_policy.PLACEHOLDER
     companion_config = companion.current()
-    if companion_config is None:
+    if companion_config is None and google is None:
         errors["companion"] = "The Companion is not configured yet."
         return errors
     # Placeholders of the real lengths, so the size check sees the payload as it will be.
     auto = request.option == EnrollmentOption.AUTO
     placeholder_otp = "x" * otp_policy.current().length if auto else None
-    settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url)
+    settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url,
+                         google)
     for name, message in _payload_errors(validate_settings(settings), _user_field(request)):
         errors.setdefault(name, message)
     return errors
@@ -215,14 +285,16 @@ def validate_request(request: QrCodeRequest, *, server_url: str,
 def density(request: QrCodeRequest, *, server_url: str) -> Density | None:
     """The QR version the request's payload would need, as it is typed: the wizard's live
     indicator. Writes nothing; None without a Companion."""
-    companion_config = companion.current()
-    if companion_config is None:
-        return None
     request = _with_user(request, record=False)
     request, _ = _with_profile(request)
+    google = device_policy.PLACEHOLDER if request.management == Management.ADP else None
+    companion_config = companion.current()
+    if companion_config is None and google is None:
+        return None
     auto = request.option == EnrollmentOption.AUTO
     placeholder_otp = "x" * len(otps.for_qr_code()) if auto else None
-    settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url)
+    settings = _settings(request, "x" * 12, placeholder_otp, companion_config, server_url,
+                         google)
     size = payload_bytes(encode_payload(draft_payload(settings)))
     try:
         version = version_for_size(size)
@@ -253,7 +325,8 @@ def _with_user(request: QrCodeRequest, *, record: bool) -> QrCodeRequest:
 def _with_profile(request: QrCodeRequest):
     """The request with its network profile's settings in place of its own network fields
     (Wi-Fi options the profile does not hold, such as EAP and proxy, cleared), and the profile;
-    (request, None) without one or when it is unknown."""
+    (request, None) without one or when it is unknown. The profile's Management too, unless
+    the request's own is given (management_given)."""
     if request.network_profile_id is None:
         return request, None
     profile = network_profiles.get(request.network_profile_id)
@@ -263,8 +336,10 @@ def _with_profile(request: QrCodeRequest):
                                        "wifi_anonymous_identity", "wifi_domain",
                                        "wifi_ca_certificate", "wifi_user_certificate",
                                        "proxy_host", "proxy_port", "proxy_bypass", "pac_url")}
-    return dataclasses.replace(request, **cleared,
-                               **network_profiles.request_values(profile)), profile
+    values = network_profiles.request_values(profile)
+    if request.management_given:
+        values.pop("management")
+    return dataclasses.replace(request, **cleared, **values), profile
 
 
 def _unrecorded(token: str) -> PortalUser | None:
@@ -291,6 +366,8 @@ def _request_errors(request: QrCodeRequest) -> dict[str, str]:
         errors["lang"] = "Choose one of the portal's Localizations."
     if request.network not in tuple(NetworkType):
         errors["network"] = "Choose Wi-Fi or Mobile data."
+    if request.management not in tuple(Management):
+        errors["management"] = "Choose Companion or Android Device Policy."
     if request.alternative_email and (message := address_error(request.alternative_email)):
         errors["alternative_email"] = message
     if request.option == EnrollmentOption.AUTO:
@@ -351,8 +428,15 @@ def _validity_hours(request: QrCodeRequest, policy) -> int | None:
     return None if request.otp_validity == UNLIMITED else request.otp_validity
 
 
-def _settings(request, qr_id, otp, companion_config, server_url) -> PayloadSettings:
+def _settings(request, qr_id, otp, companion_config, server_url,
+              google=None) -> PayloadSettings:
+    """The payload settings of a request. google (a device_policy.GoogleEnrollment): Android
+    Device Policy and Google's token in place of the Companion, its user and OTP."""
     user = request.user.username if request.user is not None and otp else None
+    admin_extras = google_keys = None
+    if google is not None:
+        companion_config, admin_extras, google_keys = google.parts()
+        user = otp = None
     eap = None
     if request.wifi_security == SecurityType.EAP:
         eap = EapSettings(method=request.wifi_eap_method, phase2=request.wifi_phase2,
@@ -367,7 +451,8 @@ def _settings(request, qr_id, otp, companion_config, server_url) -> PayloadSetti
         wifi_hidden=request.wifi_hidden, user=user, otp=otp,
         time_zone=request.time_zone or None, wifi_eap=eap,
         proxy_host=request.proxy_host or None, proxy_port=request.proxy_port,
-        proxy_bypass=request.proxy_bypass or None, pac_url=request.pac_url or None)
+        proxy_bypass=request.proxy_bypass or None, pac_url=request.pac_url or None,
+        admin_extras=admin_extras, google_keys=google_keys)
 
 
 def _payload_errors(payload_errors: dict[str, str], user_field: str):

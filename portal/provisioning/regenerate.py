@@ -20,7 +20,7 @@ from portal.enrollment.pending import expire_due
 from portal.errors import WHOLE, DomainError
 from portal.mail.outbox import queue_for_qr_code
 from portal.settings import companion
-from portal.vocabulary import EnrollmentOption, PendingState
+from portal.vocabulary import EnrollmentOption, Management, PendingState
 
 EXTRAS = PREFIX + "PROVISIONING_ADMIN_EXTRAS_BUNDLE"
 LEAVE_APPS = PREFIX + "PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"
@@ -36,6 +36,10 @@ TAKEN = ("This QR code was revoked or regenerated a moment ago (by another admin
          "was changed. Its successor, if any, is at the top of the Pending list.")
 
 
+NOT_FOR_GOOGLE = ("An Android Device Policy QR code names no Companion, so it never goes stale: "
+                  "there is nothing to regenerate. Reset OTP gives it a new enrollment token.")
+
+
 class RegenerateError(DomainError):
     """The QR code cannot be regenerated; nothing was written."""
 
@@ -47,6 +51,8 @@ def regenerate_qr_code(qr_code: QrCode, *, regenerated_by: AdminUser, server_url
     (its Usage Count), each with its expiry; their licenses stay reserved. The QR code's mail
     is queued again only when `mail`. Raises RegenerateError (TAKEN when another admin
     revoked or regenerated it first; no pending enrollment waiting; the Companion unset)."""
+    if qr_code.management == Management.ADP:
+        raise RegenerateError(NOT_FOR_GOOGLE)
     config = companion.current()
     if config is None or validate_companion(config):
         raise RegenerateError("The Companion settings are missing or not valid: fix them "

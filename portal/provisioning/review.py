@@ -2,7 +2,8 @@
 import json
 from dataclasses import dataclass
 
-from portal.android.payload import PREFIX, WARN_VERSION, densest_key, payload_bytes
+from portal.android.payload import (PREFIX, SECRET_EXTRAS, WARN_VERSION, densest_key,
+                                    payload_bytes)
 from portal.enrollment.models import QrCode
 from portal.settings import localizations
 
@@ -34,7 +35,8 @@ class Summary:
 
 
 def summary(qr_code: QrCode) -> Summary:
-    """The payload as the admin may see it: Wi-Fi password and OTP masked."""
+    """The payload as the admin may see it: Wi-Fi password and OTP (or Google's enrollment
+    token) masked."""
     text = qr_code.payload_text()
     payload = json.loads(text)
     densest = KEY_LABELS.get(densest_key(payload), "the QR code's own values")
@@ -44,7 +46,7 @@ def summary(qr_code: QrCode) -> Summary:
         shown = MASK if key.endswith(SECRET_KEYS) else json.dumps(value) \
             if isinstance(value, (bool, int)) else _short(key, str(value))
         contents.append((key.removeprefix(PREFIX), shown))
-    extras_shown = [(key, MASK if key == "otp" else value) for key, value in extras.items()]
+    extras_shown = [(key, MASK if key in SECRET_EXTRAS else value) for key, value in extras.items()]
     return Summary(contents, extras_shown, qr_code.qr_version, payload_bytes(text),
                    qr_code.qr_version > WARN_VERSION, densest)
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from portal.provisioning.qr_codes import UNLIMITED, QrCodeRequest
-from portal.vocabulary import (EapMethod, EnrollmentOption, NetworkType, ProxyKind,
-                               SecurityType, UserType)
+from portal.vocabulary import (EapMethod, EnrollmentOption, Management, NetworkType,
+                               ProxyKind, SecurityType, UserType)
 
 # Each field applies only while all of its conditions hold. A condition is a property of
 # WizardState and, by the same name, a `[data-when~=name]` rule in static/css/portal.css, so the
@@ -43,7 +43,7 @@ SHOWN_WHEN: dict[str, tuple[str, ...]] = {
     "otp_unlimited": ("auto", "define_otp"),
     "otp_validity": ("auto", "define_otp", "limited"),
 }
-CONDITIONS = ("auto", "ssp", "local", "ldap", "wifi", "mobile", "profile", "secured",
+CONDITIONS = ("auto", "ssp", "companion", "adp", "local", "ldap", "wifi", "mobile", "profile", "secured",
               "alternative",
               "define_otp", "limited", "eap", "inner", "tls", "no_tls", "manual_proxy", "pac")
 # The wizard's third Network Type: a saved network profile (Admin → Network profiles) gives the
@@ -62,6 +62,7 @@ def _member(enum: type[StrEnum], value, default: StrEnum) -> StrEnum:
 class WizardState:
     """The choices made so far; the form's defaults when nothing was chosen."""
     option: EnrollmentOption = EnrollmentOption.SSP
+    management: Management = Management.COMPANION
     user_type: UserType = UserType.LOCAL
     network: str = NetworkType.WIFI  # a NetworkType or SAVED_PROFILE
     wifi_security: SecurityType = SecurityType.WPA
@@ -74,6 +75,7 @@ class WizardState:
     @classmethod
     def from_values(cls, values: Mapping) -> "WizardState":
         return cls(option=_member(EnrollmentOption, values.get("option"), cls.option),
+                   management=_member(Management, values.get("management"), cls.management),
                    user_type=_member(UserType, values.get("user_type"), cls.user_type),
                    network=SAVED_PROFILE if values.get("network") == SAVED_PROFILE
                    else _member(NetworkType, values.get("network"), cls.network),
@@ -88,6 +90,8 @@ class WizardState:
 
     auto = property(lambda self: self.option == EnrollmentOption.AUTO)
     ssp = property(lambda self: self.option == EnrollmentOption.SSP)
+    companion = property(lambda self: self.management == Management.COMPANION)
+    adp = property(lambda self: self.management == Management.ADP)
     local = property(lambda self: self.user_type == UserType.LOCAL)
     ldap = property(lambda self: self.user_type == UserType.LDAP)
     wifi = property(lambda self: self.network == NetworkType.WIFI)
@@ -139,6 +143,12 @@ def sizing_request(values: Mapping, sizes: Mapping) -> QrCodeRequest:
     return to_request(values)
 
 
+def _management(value) -> str:
+    """The Management chosen; anything else is passed on as typed, so the domain refuses it
+    beside the field (nothing chosen: the Companion, as before issue 17)."""
+    return str(value) if value else Management.COMPANION
+
+
 def _text(value) -> str | None:
     return value or None
 
@@ -164,7 +174,11 @@ def to_request(values: Mapping) -> QrCodeRequest:
     if state.applies("otp_unlimited") and state.otp_unlimited:
         validity = UNLIMITED
     return QrCodeRequest(
-        option=state.option, lang=values.get("lang"), network=network,
+        option=state.option, management=_management(values.get("management")),
+        # The wizard shows its Management choice: what the admin sees there is what is made,
+        # whatever the Saved profile's Management says.
+        management_given=bool(values.get("management")),
+        lang=values.get("lang"), network=network,
         network_profile_id=profile_id,
         wifi_ssid=given["wifi_ssid"], wifi_security=state.wifi_security if state.wifi else None,
         wifi_password=_text(given["wifi_password"]), wifi_hidden=bool(given["wifi_hidden"]),

@@ -7,6 +7,7 @@ no third-party cookie is needed.
 from flask import redirect, render_template, request, session, url_for
 
 from portal.accounts.directory import SignInRefused, refuse_azure, sign_in_azure_user
+from portal.database import end_transaction
 from portal.directory.azure import AzureError, AzureRejected, begin_sign_in, finish_sign_in
 from portal.extensions import client_address
 from portal.selfservice import bp
@@ -30,6 +31,7 @@ def azure_start():
     methods = sign_in_settings.current()
     if UserSource.AZURE not in methods.enabled:
         return redirect(url_for("selfservice.index", qr_id=qr_code.public_id))
+    end_transaction()  # only read so far: the provider answers outside a transaction
     try:
         auth_uri, flow = begin_sign_in(methods.azure, azure_callback_url())
     except AzureError as error:
@@ -55,6 +57,7 @@ def azure_callback():
         refuse_azure("cancelled", f"the provider answered access_denied: "
                      f"{params.get('error_description', '')[:200]}", client_address=address)
         return _failed(qr_code, "cancelled", 400)
+    end_transaction()
     try:
         identity = finish_sign_in(methods.azure, flow, params)
         user = sign_in_azure_user(identity, client_address=address)

@@ -15,7 +15,8 @@ from portal.enrollment.models import QrCode
 from portal.enrollment.self_service import find_ssp_qr_code, issue_enrollment_link
 from portal.extensions import client_address, limiter
 from portal.i18n import use_language
-from portal.selfservice import bp
+from portal.provisioning.google_sign_in import SignInFlowRefused, enrollment_token
+from portal.selfservice import bp, device_policy
 from portal.selfservice.forms import SignInForm, StartForm
 from portal.settings import sign_in as sign_in_settings
 from portal.vocabulary import UserSource
@@ -77,9 +78,11 @@ def signed_in_user(qr_code: QrCode) -> PortalUser | None:
 
 
 def _fresh_session() -> None:
-    """An empty session (no fixation, no one signed in) that keeps the chosen language."""
-    language = session.get("lang")
+    """An empty session (no fixation, no one signed in) that keeps the chosen language and
+    the device's setup (Android Device Policy's provisioningInfo)."""
+    language, kept = session.get("lang"), device_policy.kept_across_sign_in()
     session.clear()
+    session.update(kept)
     if language:
         session["lang"] = language
 
@@ -94,18 +97,27 @@ def _page(qr_code: QrCode, form: SignInForm | None = None, message: str | None =
           status: int = 200):
     methods = sign_in_settings.current().enabled
     form = form or SignInForm()
+    cancel = device_policy.cancel_url() if device_policy.is_device_policy(qr_code) else None
     password_methods = [m for m in PASSWORD_METHODS if m in methods]
     form.method.choices = [c for c in form.method.choices if c[0] in password_methods]
     if form.method.data not in password_methods and password_methods:
         form.method.data = password_methods[0]
     return render_template("selfservice/sign_in.html", qr_code=qr_code, form=form,
                            methods=methods, password_methods=password_methods,
-                           message=message), status
+                           message=message, cancel=cancel), status
 
 
 @bp.get("/")
 def index():
     qr_code = _qr_code()
+    if device_policy.is_device_policy(qr_code):
+        # Android Device Policy adds &provisioningInfo=…; without it (or edited) the page
+        # was not opened by a device's setup.
+        if "provisioningInfo" in request.args:
+            if not device_policy.remember(qr_code, request.args["provisioningInfo"]):
+                return device_policy.setup_only_page(qr_code, edited=True)
+        elif device_policy.remembered(qr_code) is None:
+            return device_policy.setup_only_page(qr_code)
     if signed_in_user(qr_code) is not None:
         return redirect(url_for("selfservice.start", qr_id=qr_code.public_id))
     return _page(qr_code, message=_ended_message())
@@ -171,10 +183,31 @@ def start():
             session["ssp_ended"] = True  # said once on the sign-in page
         return redirect(url_for("selfservice.index", qr_id=qr_code.public_id))
     form = StartForm()
+    if device_policy.is_device_policy(qr_code):
+        return _start_device_policy(qr_code, user, form)
     if not form.validate_on_submit():
         return render_template("selfservice/start.html", qr_code=qr_code, user=user, form=form)
     link = issue_enrollment_link(qr_code, user, current_app.config["PORTAL_PUBLIC_URL"])
     return render_template("selfservice/enroll.html", qr_code=qr_code, user=user, link=link)
+
+
+def _start_device_policy(qr_code: QrCode, user: PortalUser, form: StartForm):
+    """Start for Android Device Policy: a one-time token from Google for this user and the
+    device that opened the page, then on to Google's enrollment URL."""
+    info_name = device_policy.remembered(qr_code)
+    if info_name is None:
+        return device_policy.setup_only_page(qr_code)
+    if not form.validate_on_submit():
+        return device_policy.allow_forms_to_google(current_app.make_response(render_template(
+            "selfservice/start.html", qr_code=qr_code, user=user, form=form)))
+    if (seconds := device_policy.token_wait(user.id, client_address())) is not None:
+        return device_policy.throttled_page(qr_code, form, seconds)
+    try:
+        value = enrollment_token(qr_code, user, info_name, client_address=client_address())
+    except SignInFlowRefused as refusal:
+        return device_policy.refusal_page(qr_code, refusal, form)
+    device_policy.forget()  # one token per device's setup; a reload asks for no second one
+    return redirect(device_policy.enroll_url(value), 303)
 
 
 @bp.post("/sign-out")

@@ -50,7 +50,7 @@ def test_the_template_is_the_header_row(admin_client):
     response = admin_client.get(PAGE + "/template.csv")
     assert response.mimetype == "text/csv"
     assert text(response) == "username,usage_count,localization,send_to_user," \
-                             "alternative_address\r\n"
+                             "alternative_address,management\r\n"
 
 
 def test_no_profile_says_where_to_add_one(admin_client, db):

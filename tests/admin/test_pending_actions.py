@@ -103,6 +103,35 @@ def test_reset_otp_is_refused_for_a_revoked_qr_code(qr, db, admin_client):
     assert qr.otp_hash == old
 
 
+def test_a_reset_that_loses_to_another_shows_the_winners_otp(qr, db, admin_client, make_admin,
+                                                            monkeypatch):
+    """Another admin's Reset OTP commits after this one read the QR code: this one's OTP would
+    never work, so it is not saved; the page says so and shows the OTP in force."""
+    from portal.enrollment.models import QrCode
+    from portal import otp as otps
+    other, make_otp, theirs = make_admin("other"), otps.for_qr_code, []
+
+    def another_reset_first():
+        if not theirs:
+            monkeypatch.setattr(otps, "for_qr_code", make_otp)
+            theirs.append(reset_otp(db.session.get(QrCode, qr.id), reset_by=other))
+        return make_otp()
+    monkeypatch.setattr(otps, "for_qr_code", another_reset_first)
+
+    response = post_form(admin_client, f"/admin/qr-codes/{qr.public_id}/otp/reset")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The OTP was just reset by someone else; showing the new one." in html
+    assert f'<code id="otp-value">{theirs[0]}</code>' in html
+    db.session.refresh(qr)
+    assert otp_of(qr) == theirs[0] and theirs[0] in qr.payload_text()
+    assert len(audited(db, "qr_code.reset_otp")) == 1       # only the winner's reset
+    assert len(audited(db, "qr_code.view_otp")) == 1        # the loser was shown it
+    enroll(qr, theirs[0])
+    assert_figures_exact(db)
+
+
 def test_mail_again_queues_the_same_mail_as_creation(qr, db, helpdesk_client):
     before = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
     assert before == 1  # the Mail recipient

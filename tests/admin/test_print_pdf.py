@@ -159,3 +159,15 @@ def test_a_large_batch_prints_in_parts_offered_on_its_page(admin_client, db, pup
     for part in ("0", "3", "-1", "x", "99999999999999999999", ""):
         assert admin_client.get(
             f"/admin/batches/{batch.public_id}/print.pdf?part={part}").status_code == 404
+
+
+def test_an_android_device_policy_sheet_says_to_follow_it_in_html_and_pdf(
+        admin_client, db, make_qr_code, make_user, amapi_connected, tmp_path):
+    qr = make_qr_code(lang="it", management="adp", user=make_user("eve", display_name="Eve"))
+    follow = "Segui Android Device Policy"
+    sheet = admin_client.get(f"/admin/qr-codes/{qr.public_id}/print").get_data(as_text=True)
+    assert f"<strong>{follow}</strong>: si installa, registra il dispositivo per Eve" in sheet
+    assert "Companion" not in sheet
+    (text,) = page_texts(admin_client.get(f"/admin/qr-codes/{qr.public_id}/print.pdf").data,
+                         tmp_path)
+    assert follow in " ".join(text.split()) and "Companion" not in text

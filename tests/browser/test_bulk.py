@@ -81,9 +81,13 @@ def test_upload_preview_confirm_progress_batch_and_revoke(admin_page, server, ar
     page.get_by_role("button", name="Confirm").click()
 
     expect(page.get_by_role("heading", name=f"Batch {name}")).to_be_visible()
-    expect(page.get_by_role("status").filter(has_text=f"Created {ROWS} QR codes.")) \
-        .to_be_visible()
-    page.get_by_role("link", name="Show the batch's QR codes").click()
+    # The page polls the progress until the batch is created, then links to its QR codes; a
+    # batch made before the page was asked for lists them at once.
+    done = page.get_by_role("status").filter(has_text=f"Created {ROWS} QR codes.")
+    table = page.get_by_role("table", name="The batch's QR codes")
+    expect(done.or_(table)).to_be_visible()
+    if done.is_visible():
+        page.get_by_role("link", name="Show the batch's QR codes").click()
     table = page.get_by_role("table")
     expect(table.get_by_role("row")).to_have_count(51)  # the header and the first page of 50
     expect(page.locator("#batch-totals")).to_contain_text(f"{ROWS} ({ROWS} active, 0 revoked)")

@@ -273,12 +273,8 @@ def test_an_interrupted_batch_can_run_again(db, profile, users):
 @pytest.fixture
 def directory(db, ldap_server):
     from portal.settings import sign_in
-    from portal.settings.models import SignInSettings
-    from tests.selfservice.conftest import ldap_values
-    row = SignInSettings(id=1, **ldap_values(ldap_server.config("ldaps")))
-    row.ldap_enabled = False
-    db.session.add(row)
-    db.session.commit()
+    from tests.selfservice.conftest import save_directory_without_sign_in
+    save_directory_without_sign_in(ldap_server)
     return sign_in.current().ldap
 
 

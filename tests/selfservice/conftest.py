@@ -79,6 +79,17 @@ def ldap_values(config) -> dict:
             "ldap_user_filter": config.user_filter, "ldap_timeout": 3}
 
 
+def save_directory_without_sign_in(server) -> None:
+    """Save the LDAP settings of a test slapd (LDAPS) with end-user sign-in off: what the
+    wizard's and bulk's directory look-ups need. Commits."""
+    from portal.database import db
+    from portal.settings.models import SignInSettings
+    row = SignInSettings(id=1, **ldap_values(server.config("ldaps")))
+    row.ldap_enabled = False
+    db.session.add(row)
+    db.session.commit()
+
+
 def azure_values(provider) -> dict:
     from portal import vault
     return {"azure_enabled": True, "azure_authority": provider.issuer,
