@@ -9,6 +9,7 @@ from portal.accounts.decorators import (admin_required, administrator_required,
                                         is_administrator)
 from portal.admin import bp
 from portal.admin.forms import EmptyForm, SearchForm
+from portal.amapi.tasks import owed_for_device
 from portal.enrollment import devices as fleet
 from portal.enrollment.pending import current_figures
 from portal.enrollment import retirement
@@ -103,10 +104,20 @@ def retire_device(device_id):
         released = retirement.retire_device(device, retired_by=current_user)
         flash(f"Device {device.serial_number} ({device.model}) was retired; "
               + ("its license returned to the pool." if released
-                 else "it held no license (its provisioning had failed)."), "info")
+                 else "it held no license (its provisioning had failed).")
+              + _at_google(device), "info")
     except retirement.AlreadyRetired as exc:
         flash(str(exc), "error")
     return go(url_for("admin.device", device_id=device.public_id))
+
+
+def _at_google(device) -> str:
+    """An Android Device Policy device: whether Google deleted (and wiped) it already."""
+    if not device.amapi_name:
+        return ""
+    if owed_for_device(device.id):
+        return " Deleting it at Google failed for now; the portal tries again (see below)."
+    return " It was deleted at Google and wiped."
 
 
 @bp.get("/devices/pending")

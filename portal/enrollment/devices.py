@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.accounts.models import AdminUser, PortalUser
+from portal.amapi.models import AmapiTask
+from portal.amapi.tasks import owed_for_device
 from portal.audit.models import AuditEvent
 from portal.database import db, utcnow
 from portal.enrollment.models import Device, QrCode, is_public_id
-from portal.vocabulary import DeviceState
+from portal.vocabulary import MANAGEMENT_LABELS, DeviceState
 
 ORDER = (Device.created_at, Device.id)  # newest first; the keyset of the list
 STUCK = "stuck"
@@ -30,9 +32,10 @@ _ROW = (Device.id, Device.public_id, Device.serial_number, Device.imei, Device.m
         Device.model, Device.android_api_level, Device.state, Device.created_at,
         Device.enrolled_at, Device.last_contact_at, Device.retired_at,
         PortalUser.username, PortalUser.display_name,
-        QrCode.public_id.label("qr_id"), QrCode.name.label("qr_name"))
+        QrCode.public_id.label("qr_id"), QrCode.name.label("qr_name"), QrCode.management)
 CSV_HEADER = ("Serial number", "IMEI", "Manufacturer", "Model", "Android version", "API level",
-              "User", "QR ID", "State", "Created", "Enrolled at", "Last contact", "Retired at")
+              "User", "QR ID", "State", "Created", "Enrolled at", "Last contact", "Retired at",
+              "Management")
 
 
 def android_version(api_level: int | None) -> str:
@@ -148,7 +151,8 @@ def device_rows(keys) -> list[sa.Row]:
 
 
 # The export's columns in the CSV's order (the API level twice: the version is made from the
-# first), then the id for the keyset; rows are read by position, the cheapest way.
+# first), the QR code's management (written as its label) last, then the id for the keyset; rows
+# are read by position, the cheapest way.
 # The times as the database's plain (naive, UTC) datetimes: the CSV writes them with "UTC"
 # anyway, and making each one aware again would cost more than reading the row.
 _CSV_COLUMNS = (Device.serial_number, Device.imei, Device.manufacturer, Device.model,
@@ -157,8 +161,8 @@ _CSV_COLUMNS = (Device.serial_number, Device.imei, Device.manufacturer, Device.m
                 *(sa.type_coerce(column, sa.DateTime).label(column.key) for column in (
                     Device.created_at, Device.enrolled_at, Device.last_contact_at,
                     Device.retired_at)),
-                Device.id)
-_CREATED, _ID = 9, 13
+                QrCode.management, Device.id)
+_CREATED, _MANAGEMENT, _ID = 9, 13, 14
 
 
 def export_rows(query: str = "", state: str = "") -> Iterator[tuple]:
@@ -176,7 +180,8 @@ def export_rows(query: str = "", state: str = "") -> Iterator[tuple]:
         # The session's connection, as Core: the rows need nothing of the ORM's.
         rows = db.session.connection().execute(batch.limit(EXPORT_BATCH)).all()
         for row in rows:
-            yield (*row[:4], android_version(row[4]), *row[5:_ID])
+            yield (*row[:4], android_version(row[4]), *row[5:_MANAGEMENT],
+                   MANAGEMENT_LABELS.get(row[_MANAGEMENT], row[_MANAGEMENT]))
         if len(rows) < EXPORT_BATCH:
             return
         last = (rows[-1][_CREATED].replace(tzinfo=timezone.utc), rows[-1][_ID])
@@ -190,8 +195,7 @@ class DeviceView:
     qr_code: QrCode
     user: PortalUser
     retired_by: AdminUser | None
-
-
+    owed: list[AmapiTask]   # Android Device Policy: what the portal still owes Google
 
 
 def find_device(public_id: str) -> DeviceView | None:
@@ -204,7 +208,8 @@ def find_device(public_id: str) -> DeviceView | None:
         return None
     retired_by = db.session.get(AdminUser, device.retired_by_id) if device.retired_by_id \
         else None
-    return DeviceView(device, device.qr_code, device.user, retired_by)
+    owed = owed_for_device(device.id) if device.amapi_name else []
+    return DeviceView(device, device.qr_code, device.user, retired_by, owed)
 
 
 TIMELINE_ORDER = (AuditEvent.occurred_at, AuditEvent.id)

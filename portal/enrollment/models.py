@@ -7,7 +7,8 @@ import sqlalchemy.orm as so
 
 from portal import vault
 from portal.database import UTCDateTime, db, utcnow
-from portal.vocabulary import DeviceState, EnrollmentOption, NetworkType, PendingState
+from portal.vocabulary import (DeviceState, EnrollmentOption, Management, NetworkType,
+                               PendingState)
 
 PENDING_STATES = tuple(PendingState)
 DEVICE_STATES = tuple(DeviceState)
@@ -47,6 +48,7 @@ class QrCode(db.Model):
     __table_args__ = (
         sa.CheckConstraint("option IN ('ssp', 'auto')", name="option_known"),
         sa.CheckConstraint("network IN ('wifi', 'mobile')", name="network_known"),
+        sa.CheckConstraint("management IN ('companion', 'adp')", name="management_known"),
         sa.CheckConstraint(
             NETWORK_SETTINGS_CHECK, name="network_settings"),
         sa.CheckConstraint(WIFI_PASSWORD_CHECK, name="wifi_password_presence"),
@@ -79,6 +81,14 @@ class QrCode(db.Model):
     # An optional name the admin gives the QR code, to tell it apart ("Library tablets").
     name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     option: so.Mapped[str] = so.mapped_column(sa.String(4))
+    # Companion (our app, the Companion API) or Android Device Policy (the Android Management
+    # API): for the latter the payload is Google's enrollment token plus our network and locale
+    # extras, and the "OTP" is the token's value (View OTP shows it; ADP's setup accepts it typed).
+    management: so.Mapped[str] = so.mapped_column(sa.String(9), default=Management.COMPANION,
+                                                  server_default=Management.COMPANION.value)
+    # Automatic Provisioning with Android Device Policy: the token at Google
+    # (enterprises/{e}/enrollmentTokens/{id}); deleted there when no longer needed.
+    enrollment_token_name: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     lang: so.Mapped[str] = so.mapped_column(sa.String(35))
     network: so.Mapped[str] = so.mapped_column(sa.String(6))
     wifi_ssid: so.Mapped[str | None] = so.mapped_column(sa.String(128))
@@ -220,6 +230,11 @@ class Device(db.Model):
     public_id: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
     qr_code_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("qr_codes.id"))
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("portal_users.id"), index=True)
+    # A device managed by Android Device Policy: its name at Google
+    # (enterprises/{e}/devices/{id}), which notifications and the sync match on. Its token_hash
+    # is then a random value's: it has no bearer token of ours.
+    amapi_name: so.Mapped[str | None] = so.mapped_column(sa.String(255), unique=True,
+                                                        index=True)
     serial_number: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
     imei: so.Mapped[str | None] = so.mapped_column(sa.String(15), index=True)
     manufacturer: so.Mapped[str] = so.mapped_column(sa.String(64))

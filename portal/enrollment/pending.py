@@ -1,20 +1,77 @@
-"""Pending enrollments: expiry and revocation, which return their licenses to the pool."""
+"""Pending enrollments: expiry and revocation, which return their licenses to the pool.
+
+An Android Device Policy QR code's token (or sign-in details) at Google is released in the same
+transaction (owe_google_release: a deletion owed, amapi.tasks) and tried right after the
+commit; a Google failure never undoes the revocation or the expiry: the worker retries."""
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm  # noqa: F401  (joinedload)
 
+from portal.amapi import tasks as amapi_tasks
 from portal.audit.log import record
 from portal.database import db, utcnow
 from portal.enrollment import webhook_events
 from portal.enrollment.models import PendingEnrollment, QrCode
 from portal.errors import DomainError
 from portal.licensing import seats
-from portal.vocabulary import PendingState
+from portal.vocabulary import AmapiTaskKind, EnrollmentOption, Management, PendingState
+
+log = logging.getLogger(__name__)
 
 
 class AlreadyRevoked(DomainError):
     """The QR code was revoked before (by another admin, or a second click)."""
+
+
+def owe_google_release(qr_code: QrCode) -> bool:
+    """In the caller's transaction: what Google made for an Android Device Policy QR code is
+    no longer needed (revoked, all used or expired): its enrollment token's deletion, or the
+    removal of its sign-in details, is owed (amapi.tasks). False for a Companion QR code."""
+    if qr_code.management != Management.ADP:
+        return False
+    if qr_code.enrollment_token_name:
+        amapi_tasks.owe(AmapiTaskKind.DELETE_TOKEN, qr_code.enrollment_token_name,
+                        qr_code_id=qr_code.id)
+    elif qr_code.option == EnrollmentOption.SSP:
+        amapi_tasks.owe(AmapiTaskKind.REMOVE_SIGNIN, qr_code.public_id, qr_code_id=qr_code.id)
+    else:
+        return False
+    return True
+
+
+def pay_google_soon(qr_code_ids) -> None:
+    """After the commit that owed them: try what is owed to Google for these QR codes now. A
+    failure (Google down, the API not set up) is only recorded on the task: the worker
+    (amapi.tasks.run_due) retries, and the QR code's page shows it meanwhile."""
+    ids = [task.id for task in amapi_tasks.owed_for_qr_codes(qr_code_ids)]
+    if not ids:
+        return
+    try:
+        amapi_tasks.try_now(ids)
+    except Exception:  # never fail what was committed; the task stays owed and is retried
+        db.session.rollback()
+        log.exception("Android Management API: trying owed tasks %s failed; the worker retries",
+                      ids)
+
+
+def _release_expired(now: datetime) -> list[int]:
+    """The Android Device Policy QR codes (Automatic Provisioning, not revoked) whose last
+    waiting pending enrollments this transaction expired (ended_at == now): owe the deletion
+    of their tokens. One query, whatever the number of rows expired."""
+    def pending(*conditions):
+        return sa.exists().where(PendingEnrollment.qr_code_id == QrCode.id, *conditions)
+    released = []
+    for qr_code in db.session.scalars(sa.select(QrCode).where(
+            QrCode.management == Management.ADP, QrCode.enrollment_token_name.is_not(None),
+            QrCode.revoked_at.is_(None),
+            pending(PendingEnrollment.state == PendingState.EXPIRED,
+                    PendingEnrollment.ended_at == now),
+            ~pending(PendingEnrollment.state == PendingState.PENDING))):
+        if owe_google_release(qr_code):
+            released.append(qr_code.id)
+    return released
 
 
 def _end_pending(where, state: PendingState, now: datetime, *,
@@ -69,11 +126,14 @@ def expire_due(now: datetime | None = None) -> int:
     qr_code_ids = [] if webhooks else None
     ended = _end_pending(PendingEnrollment.expires_at < now, PendingState.EXPIRED, now,
                          qr_code_ids=qr_code_ids)
+    released = []
     if ended:
         record("pending.expire", actor_type="system", count=ended)
         if webhooks:
             webhook_events.pending_expired(qr_code_ids, webhooks)
+        released = _release_expired(now)
     db.session.commit()
+    pay_google_soon(released)
     return ended
 
 
@@ -94,7 +154,8 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True,
     """Revoke a QR from now on; its unused pending enrollments end and free their licenses.
 
     Returns how many pending enrollments ended; raises AlreadyRevoked (nothing changed).
-    commit=False: in the caller's transaction (a batch revokes all its QR codes in one).
+    commit=False: in the caller's transaction (a batch revokes all its QR codes in one); what
+    is owed to Google then is tried by the caller (pay_google_soon) or the worker.
     actor: (actor_type, name) for the audit log when no admin revokes it (an Admin API token).
     """
     now = utcnow()
@@ -113,8 +174,11 @@ def revoke_qr_code(qr_code: QrCode, *, revoked_by, commit: bool = True,
            released=ended)
     webhook_events.qr_code_revoked(qr_code, released=ended, revoked_by=revoked_by.username
                                    if revoked_by else "operator")
+    owed = owe_google_release(qr_code)
     if commit:
         db.session.commit()
+        if owed:
+            pay_google_soon([qr_code.id])
     db.session.refresh(qr_code)
     return ended
 

@@ -25,7 +25,7 @@ from portal.enrollment.models import Device, EnrollmentTicket, PendingEnrollment
 from portal.enrollment.tickets import ticket_hash
 from portal.enrollment.zero_touch import LISTED, identifiers
 from portal.licensing.models import LicensePool
-from portal.vocabulary import DeviceState, EnrollmentOption, PendingState
+from portal.vocabulary import DeviceState, EnrollmentOption, Management, PendingState
 from portal.webhooks.events import subscribed
 
 MIN_API_LEVEL = 24
@@ -80,7 +80,7 @@ _ACTIVE_DEVICE = (sa.select(_DEVICES.c.id)
                          _DEVICES.c.state.in_(ACTIVE_STATES))
                   .correlate(_QR_CODES).scalar_subquery())
 _FIND_QR_CODE = (
-    sa.select(_QR_CODES.c.id, _QR_CODES.c.option, _QR_CODES.c.otp_hash,
+    sa.select(_QR_CODES.c.id, _QR_CODES.c.option, _QR_CODES.c.management, _QR_CODES.c.otp_hash,
               _QR_CODES.c.otp_expires_at, _QR_CODES.c.revoked_at, _QR_CODES.c.lang,
               _QR_CODES.c.user_id, *_USER, _USERS.c.active.label("user_active"),
               LISTED.label("listed"), _ACTIVE_DEVICE.label("active_device_id"),
@@ -140,12 +140,12 @@ def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInf
     so that a flood of guesses cannot grow it without bound."""
     try:
         try:
-            enrolled = _redeem(qr_id, otp, ticket, device, client_address)
+            enrolled, check_exhausted = _redeem(qr_id, otp, ticket, device, client_address)
         except sa.exc.IntegrityError:
             # The same device enrolled in a concurrent request that committed first (the
             # partial unique index): start again, and this request becomes its retry.
             db.session.rollback()
-            enrolled = _redeem(qr_id, otp, ticket, device, client_address)
+            enrolled, check_exhausted = _redeem(qr_id, otp, ticket, device, client_address)
     except errors.EnrollmentError as exc:
         db.session.rollback()  # the success's audit row too, when the license was missing
         if not (throttled and isinstance(exc, errors.InvalidCredentials)):
@@ -153,6 +153,11 @@ def redeem(qr_id: str, *, otp: str | None, ticket: str | None, device: DeviceInf
             db.session.commit()
         raise
     db.session.commit()
+    if check_exhausted is not None:
+        # After the commit, without locking: a pending row locked in the transaction would be
+        # skipped by a concurrent claim (SKIP LOCKED) and that device refused as exhausted.
+        webhook_events.qr_code_exhausted_if_used_up(check_exhausted)
+        db.session.commit()
     return enrolled
 
 
@@ -162,15 +167,23 @@ def _audit(qr_id, device, client_address, **fields):
 
 
 def _redeem(qr_id: str, otp: str | None, ticket: str | None, info: DeviceInfo,
-            client_address: str) -> Enrolled:
+            client_address: str) -> tuple[Enrolled, int | None]:
+    """The answer, and the QR code whose qr_code.exhausted to look for after the commit."""
+    check_exhausted = None
     qr_code = db.session.execute(_FIND_QR_CODE, {
         "qr_id": qr_id, "serial_number": info.serial_number,
         "zero_touch_identifiers": identifiers(info.serial_number, info.imei)}).first()
+    if qr_code is not None and qr_code.management != Management.COMPANION:
+        # Android Device Policy's QR code: its "OTP" is Google's token, which the Companion
+        # has no business with; refused exactly as a QR code that does not exist.
+        qr_code = None
     if otp is not None:
         if qr_code is None or qr_code.option != EnrollmentOption.AUTO \
                 or not otps.matches(otp, qr_code.otp_hash) or not qr_code.user_active:
             raise errors.InvalidCredentials()  # a disabled user's QR too, until enabled
         device, owner = _redeem_automatic(qr_code, info), qr_code
+        if device.created and qr_code.exhausted_webhook:  # an endpoint may want it
+            check_exhausted = qr_code.id
         use_license = _USE_RESERVED_LICENSE
     else:
         row = None
@@ -190,7 +203,7 @@ def _redeem(qr_id: str, otp: str | None, ticket: str | None, info: DeviceInfo,
     # license (self service) raises, and the rollback takes the audit row above with it.
     if device.created and db.session.execute(use_license).rowcount != 1:
         raise errors.NoLicense()
-    return enrolled
+    return enrolled, check_exhausted
 
 
 def _told(device: _Device, qr_code: sa.Row, *, owner: sa.Row) -> Enrolled:
@@ -222,8 +235,6 @@ def _redeem_automatic(qr_code: sa.Row, info: DeviceInfo) -> _Device:
         "pending_qr_code_id": qr_code.id, "claiming_device_id": device.id, "now": utcnow()})
     if claimed.rowcount != 1:
         raise errors.UsageExhausted()
-    if qr_code.exhausted_webhook:  # an endpoint may want qr_code.exhausted
-        webhook_events.qr_code_exhausted_if_used_up(qr_code.id)
     return device  # its reserved license is used last (_redeem)
 
 

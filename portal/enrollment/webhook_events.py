@@ -59,16 +59,18 @@ def qr_code_revoked(qr_code: QrCode, *, revoked_by: str, released: int,
 
 
 def qr_code_exhausted_if_used_up(qr_code_id: int) -> None:
-    """After a device took a pending enrollment: qr_code.exhausted when none is left. On
-    PostgreSQL rows that concurrent redemptions hold locked are skipped (being used), so
-    the last two redeeming at once may both send it: at-least-once, never lost."""
+    """After the commit of a device that took a pending enrollment: qr_code.exhausted when
+    none is left (the caller commits). Read without locking: a locked pending row would be
+    skipped by a concurrent claim (SKIP LOCKED), refusing that device as exhausted. Of the
+    last two devices committing at once the later sees both used, so the event is never
+    lost; both may see it: at-least-once."""
     if not (targets := subscribers("qr_code.exhausted")):
         return
     left = db.session.scalar(
         sa.select(PendingEnrollment.id)
         .where(PendingEnrollment.qr_code_id == qr_code_id,
                PendingEnrollment.state == PendingState.PENDING)
-        .limit(1).with_for_update(skip_locked=True))
+        .limit(1))
     if left is None:
         qr_code = db.session.get(QrCode, qr_code_id)
         emit("qr_code.exhausted", {"qr_code": _qr_code(qr_code), "user": _user(qr_code.user)},

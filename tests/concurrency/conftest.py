@@ -15,7 +15,7 @@ from flask_migrate import upgrade
 from config import database_url
 from portal import create_app
 from portal.database import db
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import _fresh_postgres_database, drop_postgres_database
 from tests.support.live import CommittedSession
 from tests.support.race_workers import (BARRIER_TIMEOUT, POOL_SIZE, Sync, Target, race_config,
                                         serve)
@@ -109,10 +109,7 @@ def race_db(request, tmp_path):
         with race.app.app_context():
             db.engine.dispose()
         if base:
-            admin = sa.create_engine(database_url(base), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_postgres_database(uri)
 
 
 class WorkerPool:

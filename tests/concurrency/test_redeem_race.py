@@ -466,3 +466,31 @@ def test_a_failure_reported_as_its_qr_code_is_revoked_gives_the_license_back(por
     figures = portal.check_counters(qr_code)
     assert (figures["qr_pending"], figures["qr_revoked"]) == (0, 3), figures
     assert (figures["used"], figures["reserved"], figures["remaining"]) == (0, 0, 10), figures
+
+
+def test_a_webhook_waiting_for_exhaustion_refuses_no_device_that_found_a_pending_enrollment(
+        portal, server):
+    """qr_code.exhausted is looked for after each redemption's commit, without locking: a
+    pending row locked for that look made a concurrent claim skip it (SKIP LOCKED) on
+    PostgreSQL and refuse its device as exhausted while a pending enrollment was left. Two
+    devices race for each of 25 QR codes of usage count 2: all 50 enroll."""
+    from portal.webhooks.endpoints import create_endpoint
+    from portal.webhooks.models import WebhookDelivery
+
+    portal._run(create_endpoint, "https://hooks.example.com/portal", "Race",
+                ["qr_code.exhausted"], actor="tester", audit=lambda *a, **k: None)
+    portal.set_total(50)
+    qr_codes = [portal.create_qr_code("auto", usage_count=2) for _ in range(25)]
+    burst = Burst(server, [enrollment({"qr_id": qr["qr_id"], "otp": qr["otp"],
+                                       "device": device(f"HOOK{n:02d}{i}")})
+                           for i in range(2) for n, qr in enumerate(qr_codes)])
+    answers = burst.run(check=portal.check_counters)
+
+    assert outcomes(answers) == {"201": 50}, outcomes(answers)
+    figures = portal.check_counters()
+    assert (figures["used"], figures["reserved"], figures["remaining"]) == (50, 0, 0), figures
+    exhausted = portal._run(lambda: db.session.scalar(
+        sa.select(sa.func.count(sa.distinct(WebhookDelivery.body))).where(
+            WebhookDelivery.event_type == "qr_code.exhausted")))
+    assert exhausted >= 25  # each QR code's at least once, never lost
+    print(burst.report(f"25 QR codes of usage count 2 with a webhook on {BACKEND}"))
