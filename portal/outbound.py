@@ -1,7 +1,9 @@
 """The portal's one way of fetching an https:// address of someone else's (the Companion APK
 for Admin → Companion and Preflight, the portal's own public URL): the system's CAs plus
 TRUSTED_CA_FILE, redirects followed only to https://, a size limit and a deadline, and every
-failure told as a plain sentence with what to fix — never an exception's repr."""
+failure told as a plain sentence with what to fix — never an exception's repr. For a
+receiver whose address was checked first (webhooks), pinned_session() connects to exactly that
+address."""
 import socket
 import ssl
 import time
@@ -9,6 +11,8 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
+import urllib3.exceptions
 
 TIMEOUT = 5.0        # seconds for the connection and for each read
 MAX_REDIRECTS = 5
@@ -80,6 +84,48 @@ def _bounded(response, limit: int, deadline: float, seconds: float, url: str,
     except requests.exceptions.RequestException as error:
         raise describe(error, url, timeout=timeout) from None
     return bytes(data)
+
+
+class PinnedAddress(requests.adapters.HTTPAdapter):
+    """Connects to one IP address that was checked before, whatever the URL's host name
+    resolves to by now (DNS rebinding). TLS still sends the name (SNI) and verifies the
+    certificate for it, and the Host header names it: only the TCP connection is pinned."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        # requests' documented hook for changing the pool key: the pool is the address's,
+        # and urllib3's server_hostname is both the SNI and the name OpenSSL checks.
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert)
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = host_params["host"]
+        host_params["host"] = self.address
+        return host_params, pool_kwargs
+
+    def add_headers(self, request, **kwargs):
+        # Otherwise http.client would write the pool's host, the IP address.
+        request.headers["Host"] = urlsplit(request.url).netloc.rpartition("@")[2]
+
+
+def pinned_session(address: str) -> requests.Session:
+    """A session whose http:// and https:// requests all go to `address` (see PinnedAddress)."""
+    session = requests.Session()
+    adapter = PinnedAddress(address)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def not_connected(error: requests.exceptions.RequestException) -> bool:
+    """The connection failed at once (refused, unreachable): nothing was sent, and no
+    timeout was spent — another address of the same name may be tried."""
+    return (isinstance(error, requests.exceptions.ConnectionError)
+            and not isinstance(error, requests.exceptions.ConnectTimeout)
+            and any(isinstance(cause, urllib3.exceptions.NewConnectionError)
+                    for cause in _causes(error)))
 
 
 def describe(error: BaseException, url: str, *, timeout: float = TIMEOUT) -> FetchError:

@@ -20,7 +20,7 @@ from flask import current_app
 from portal.android.payload import CompanionConfig
 from portal.audit.log import record
 from portal.audit.models import AuditEvent
-from portal.database import UTCDateTime, db, utcnow
+from portal.database import UTCDateTime, db, end_transaction, utcnow
 from portal.directory import azure, ldap
 from portal.enrollment.models import ZeroTouchEntry
 from portal.mail import server as mail_server
@@ -287,6 +287,7 @@ def check_directory(inputs: Inputs) -> Check:
                          "settings are incomplete.", "Complete them under Admin → Sign-in "
                          "methods.")
         return Check(name, Status.PASS, "No directory is set up: nothing to check.")
+    end_transaction()
     return _connection(name, ldap.test_connection(methods.ldap))
 
 
@@ -297,6 +298,7 @@ def check_azure(inputs: Inputs) -> Check:
             return Check(name, Status.FAILURE, "Azure AD sign-in is on, but its settings are "
                          "incomplete.", "Complete them under Admin → Sign-in methods.")
         return Check(name, Status.PASS, "Azure AD sign-in is not set up: nothing to check.")
+    end_transaction()
     return _connection(name, azure.test_connection(methods.azure))
 
 

@@ -1,6 +1,6 @@
-"""The form of Admin → Webhooks: an endpoint's address, description and events."""
+"""The forms of Admin → Webhooks: an endpoint's address, description and events; Rotate secret."""
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField, StringField
+from wtforms import BooleanField, SelectMultipleField, StringField
 from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -21,3 +21,8 @@ class WebhookEndpointForm(FlaskForm):
                                                    for name, meaning in EVENT_TYPES.items()],
                                  widget=ListWidget(prefix_label=False),
                                  option_widget=CheckboxInput(), validate_choice=False)
+
+
+class RotateSecretForm(FlaskForm):
+    keep_previous = BooleanField("Keep signing with the old secret too for a while, so the "
+                                 "receiving system can switch without losing events")

@@ -1,14 +1,15 @@
-"""Admin → Webhooks: the endpoints (add with the secret shown once, enable, disable, delete)
+"""Admin → Webhooks: the endpoints (add with the secret shown once, enable, disable, rotate the
+secret, delete)
 and the last deliveries with their answers and "Send again". Administrators only."""
 from functools import partial
 
-from flask import abort, flash, render_template, request, url_for
+from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
 from portal.accounts.decorators import administrator_required
 from portal.admin import bp
 from portal.admin.forms import EmptyForm
-from portal.admin.webhook_forms import WebhookEndpointForm
+from portal.admin.webhook_forms import RotateSecretForm, WebhookEndpointForm
 from portal.audit.log import record
 from portal.database import db
 from portal.web.forms import show_errors
@@ -84,6 +85,30 @@ def enable_webhook(endpoint_id):
 @administrator_required
 def disable_webhook(endpoint_id):
     return _set_enabled(endpoint_id, False)
+
+
+@bp.get("/webhooks/<id:endpoint_id>/rotate")
+@administrator_required
+def confirm_rotate_webhook_secret(endpoint_id):
+    endpoint = db.get_or_404(WebhookEndpoint, endpoint_id)
+    return render_template(T + "confirm_rotate.html", endpoint=endpoint,
+                           form=RotateSecretForm(keep_previous=True),
+                           hours=current_app.config["WEBHOOK_SECRET_OVERLAP_HOURS"])
+
+
+@bp.post("/webhooks/<id:endpoint_id>/rotate")
+@administrator_required
+def rotate_webhook_secret(endpoint_id):
+    form = RotateSecretForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        endpoint, secret = endpoints.rotate_secret(endpoint_id, audit=_audit(),
+                                                   keep_previous=form.keep_previous.data)
+    except endpoints.WebhookError as error:
+        return refused(error.message, back=url_for("admin.webhooks"))
+    # Not a redirect: the secret is in this answer only, never stored in clear text.
+    return render_template(T + "index.html", **_context(rotated=endpoint, secret=secret))
 
 
 @bp.get("/webhooks/<id:endpoint_id>/delete")

@@ -8,7 +8,8 @@ receiver:
    with a new lease and claim token) that exactly one worker wins; on PostgreSQL the candidate
    is picked with FOR UPDATE SKIP LOCKED so that workers do not queue behind each other.
 2. POST, with no transaction open: signed per Standard Webhooks (the `standardwebhooks`
-   library), verified against the system's CAs or TRUSTED_CA_FILE, redirects not followed.
+   library), verified against the system's CAs or TRUSTED_CA_FILE, redirects not followed;
+   sent to the very address whose check it passed (portal.webhooks.addresses).
 3. record delivered (any 2xx) / retry later (exponential back-off) / failed (after the last
    attempt), only if our claim token still holds.
 
@@ -19,9 +20,10 @@ body, so the receiver can recognise the duplicate.
 import logging
 import secrets
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
@@ -30,12 +32,14 @@ from standardwebhooks.webhooks import Webhook
 
 from portal import outbound, vault
 from portal.database import db, utcnow
+from portal.webhooks import addresses
 from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 D = WebhookDelivery
 ANSWER_LIMIT = 1000        # bytes of the receiver's answer kept for the console
 USER_AGENT = "QR-Code-Provisioning-Webhooks/1"
+PORTS = {"https": 443, "http": 80}
 
 
 @dataclass
@@ -56,7 +60,7 @@ class _Job:
     attempts: int
     event_id: str
     url: str
-    secret: str
+    signing_secrets: tuple[str, ...]   # the current secret, then a previous one still signing
     body: str
 
 
@@ -83,11 +87,14 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
 
 
-def signed_headers(secret: str, event_id: str, body: str, timestamp: datetime) -> dict:
-    """The Standard Webhooks headers for this attempt (the signature covers the timestamp)."""
+def signed_headers(signing_secrets: Sequence[str], event_id: str, body: str,
+                   timestamp: datetime) -> dict:
+    """The Standard Webhooks headers for this attempt (the signature covers the timestamp):
+    one signature per secret, space-separated (a receiver accepts any one it can verify)."""
     return {"webhook-id": event_id,
             "webhook-timestamp": str(int(timestamp.timestamp())),
-            "webhook-signature": Webhook(secret).sign(event_id, timestamp, body),
+            "webhook-signature": " ".join(Webhook(secret).sign(event_id, timestamp, body)
+                                          for secret in signing_secrets),
             "Content-Type": "application/json", "User-Agent": USER_AGENT}
 
 
@@ -134,39 +141,65 @@ def _claim(now: datetime, max_attempts: int, only: list) -> _Job | None:
             .execution_options(synchronize_session=False)).rowcount == 1
         if won:
             row = db.session.execute(
-                sa.select(D.attempts, D.event_id, D.body, WebhookEndpoint.url,
-                          WebhookEndpoint.secret_enc)
+                sa.select(D.attempts, D.event_id, D.body, WebhookEndpoint)
                 .join(WebhookEndpoint, WebhookEndpoint.id == D.endpoint_id)
                 .where(D.id == candidate)).one()
-            db.session.commit()
-            return _Job(candidate, token, row.attempts, row.event_id, row.url,
-                        vault.decrypt(row.secret_enc), row.body)
+            endpoint = row.WebhookEndpoint
+            signing = [endpoint.secret_enc]
+            if endpoint.previous_secret_signs(utcnow()):
+                signing.append(endpoint.previous_secret_enc)
+            job = _Job(candidate, token, row.attempts, row.event_id, endpoint.url,
+                       tuple(vault.decrypt(secret) for secret in signing), row.body)
+            db.session.commit()   # read before: after it, the endpoint would be read again
+            return job
         db.session.rollback()  # another worker won this one: look for the next
 
 
 def post(job: _Job) -> Outcome:
-    """POST the body once; never raises for what the network or the receiver does."""
+    """POST the body once, to an address the host name resolved to and that was checked just
+    now (never to what it resolves to a moment later); never raises for what the network or
+    the receiver does."""
     verify = current_app.config.get("TRUSTED_CA_FILE") or True
     timeout = current_app.config["WEBHOOK_TIMEOUT"]
-    headers = signed_headers(job.secret, job.event_id, job.body, utcnow())
+    headers = signed_headers(job.signing_secrets, job.event_id, job.body, utcnow())
+    parts = urlsplit(job.url)
     try:
-        with requests.post(job.url, data=job.body.encode(), headers=headers, timeout=timeout,
-                           verify=verify, allow_redirects=False, stream=True) as response:
-            answer = response.raw.read(ANSWER_LIMIT, decode_content=True) or b""
-            text = answer.decode("utf-8", "replace")
-            if response.is_redirect or 300 <= response.status_code < 400:
-                return Outcome(response.status_code, text,
-                               f"HTTP {response.status_code}: redirects are not followed; "
-                               "enter the final address.")
-            if not 200 <= response.status_code < 300:
-                return Outcome(response.status_code, text, f"HTTP {response.status_code}")
-            return Outcome(response.status_code, text)
-    except requests.exceptions.RequestException as error:
-        # The portal's one wording of a failed https request (portal.outbound).
-        problem = outbound.describe(error, job.url, timeout=timeout)
-        return Outcome(error=f"The receiver: {problem.message}. {problem.fix}")
-    except (OSError, ValueError) as error:
-        return Outcome(error=f"The request failed ({type(error).__name__}).")
+        resolved = addresses.resolve(parts.hostname, parts.port or PORTS[parts.scheme])
+    except (OSError, UnicodeError) as error:
+        return _unanswered(error, job.url, timeout)
+    if problem := addresses.resolved_problem(parts.hostname, resolved):
+        return Outcome(error=problem)
+    for address in resolved:
+        try:
+            return _post_to(address, job, headers, verify, timeout)
+        except requests.exceptions.RequestException as error:
+            if address != resolved[-1] and outbound.not_connected(error):
+                continue  # refused at once: the name's next address, as urllib3 itself would
+            return _unanswered(error, job.url, timeout)
+        except (OSError, ValueError) as error:
+            return Outcome(error=f"The request failed ({type(error).__name__}).")
+    return Outcome(error="The request failed (no address).")
+
+
+def _post_to(address: str, job: _Job, headers: dict, verify, timeout) -> Outcome:
+    with outbound.pinned_session(address) as session, session.post(
+            job.url, data=job.body.encode(), headers=headers, timeout=timeout, verify=verify,
+            allow_redirects=False, stream=True) as response:
+        answer = response.raw.read(ANSWER_LIMIT, decode_content=True) or b""
+        text = answer.decode("utf-8", "replace")
+        if response.is_redirect or 300 <= response.status_code < 400:
+            return Outcome(response.status_code, text,
+                           f"HTTP {response.status_code}: redirects are not followed; "
+                           "enter the final address.")
+        if not 200 <= response.status_code < 300:
+            return Outcome(response.status_code, text, f"HTTP {response.status_code}")
+        return Outcome(response.status_code, text)
+
+
+def _unanswered(error: BaseException, url: str, timeout) -> Outcome:
+    # The portal's one wording of a failed https request (portal.outbound).
+    problem = outbound.describe(error, url, timeout=timeout)
+    return Outcome(error=f"The receiver: {problem.message}. {problem.fix}")
 
 
 def _record(job: _Job, outcome: Outcome, now: datetime, max_attempts: int) -> str:

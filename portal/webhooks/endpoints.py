@@ -1,19 +1,22 @@
 """Webhook endpoints (Admin → Webhooks): add with a secret shown once, enable, disable,
-delete, and the deliveries' list with "Send again". Every change commits with its audit event
+rotate the secret, delete, and the deliveries' list with "Send again". Every change commits with its audit event
 (never the secret). portal.webhooks sits beside portal.audit and may not import it, so the
 caller passes `audit`: portal.audit.log.record with the actor bound (Audit below)."""
 import base64
 import secrets
 import unicodedata
+from datetime import timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import sqlalchemy.orm  # noqa: F401  (joinedload)
+from flask import current_app
 
 from portal import vault
 from portal.database import db, utcnow
 from portal.errors import WHOLE, DomainError
+from portal.webhooks import addresses
 from portal.webhooks.events import EVENT_TYPES
 from portal.webhooks.models import STATUSES, WebhookDelivery, WebhookEndpoint
 
@@ -59,7 +62,7 @@ def url_problem(url: str) -> str | None:
         return "The address has no host name; enter it as https://host/path."
     if parts.username or parts.password:
         return "Put no user name or password in the address; events are signed instead."
-    return None
+    return addresses.literal_problem(host)
 
 
 def validate(url: str, description: str, events: list[str]) -> dict[str, str]:
@@ -113,6 +116,27 @@ def set_enabled(endpoint_id: int, enabled: bool, *, audit: Audit) -> WebhookEndp
               url=endpoint.url)
     db.session.commit()
     return endpoint
+
+
+def rotate_secret(endpoint_id: int, *, keep_previous: bool,
+                  audit: Audit) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret for the endpoint, committed; returns it (shown once). keep_previous:
+    the secret it replaces signs too (a second signature in the same header) for
+    WEBHOOK_SECRET_OVERLAP_HOURS, so the receiver can switch without losing events; otherwise
+    (a leaked secret) it stops signing at once. An older previous secret is dropped either way."""
+    endpoint = get(endpoint_id)
+    secret = new_secret()
+    until = None
+    if keep_previous:
+        until = utcnow() + timedelta(hours=current_app.config["WEBHOOK_SECRET_OVERLAP_HOURS"])
+        endpoint.previous_secret_enc, endpoint.previous_secret_until = endpoint.secret_enc, until
+    else:
+        endpoint.previous_secret_enc = endpoint.previous_secret_until = None
+    endpoint.secret_enc = vault.encrypt(secret)
+    audit("webhook.rotate_secret", target=str(endpoint.id), url=endpoint.url,
+          previous_signs_until=until.isoformat() if until else None)
+    db.session.commit()
+    return endpoint, secret
 
 
 def delete_endpoint(endpoint_id: int, *, audit: Audit) -> str:

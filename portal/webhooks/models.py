@@ -22,10 +22,19 @@ class WebhookEndpoint(db.Model):
     events: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     enabled: so.Mapped[bool] = so.mapped_column(default=True)
     secret_enc: so.Mapped[str] = so.mapped_column(sa.Text)
+    # After Rotate secret, the previous secret signs too until then (both signatures are sent),
+    # so receivers switch without losing an event.
+    previous_secret_enc: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    previous_secret_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_by: so.Mapped[str | None] = so.mapped_column(sa.String(150))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow,
                                                        onupdate=utcnow)
+
+    def previous_secret_signs(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        return self.previous_secret_enc is not None and self.previous_secret_until is not None \
+            and now < self.previous_secret_until
 
 
 class WebhookDelivery(db.Model):

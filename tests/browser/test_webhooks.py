@@ -1,6 +1,6 @@
 """Admin → Webhooks in Chromium, by visible names, at 1280 and 360 px: add an endpoint (the
 secret shown once), see a delivery to a real HTTPS receiver with its answer, Send again (the
-same webhook-id arrives a second time)."""
+same webhook-id arrives a second time), Rotate secret (the old and the new secret both verify)."""
 import re
 import time
 
@@ -139,6 +139,24 @@ def test_add_an_endpoint_see_a_delivery_and_send_it_again(browser, server, recei
         time.sleep(0.05)
     assert receiver.requests[-1].webhook_id == event_id and receiver.requests[-1].verified
     assert list(receiver.processed).count(event_id) == 1
+
+    # Rotate secret: confirmed first; the new secret shown once; the old one still signs
+    old_secret = receiver.secret
+    page.get_by_role("button", name=f"Rotate the secret of {url}").click()
+    expect(page.get_by_role("heading", name=f"Rotate the signing secret of {url}?")).to_be_visible()
+    expect(page.get_by_label(re.compile("Keep signing with the old secret"))).to_be_checked()
+    page.screenshot(path=artifacts / f"webhooks-rotate-{width}.png", full_page=True, caret="initial")
+    page.get_by_role("button", name="Rotate secret").click()
+    expect(page.locator("#webhook-secret-overlap")).to_contain_text("two signatures")
+    new_secret = page.locator("#webhook-secret-value").inner_text()
+    assert new_secret.startswith("whsec_") and new_secret != old_secret
+    expect(page.get_by_role("table", name="Endpoints").get_by_role("row").filter(
+        has_text=url)).to_contain_text("Old secret signs too until")
+    _revoke_a_qr_code(app)
+    assert _deliver(app).delivered == 1           # the receiver still verifies with the old one
+    receiver.secret = new_secret
+    _revoke_a_qr_code(app)
+    assert _deliver(app).delivered == 1           # and with the new one
 
     page.get_by_role("table", name="Endpoints").get_by_role("button", name=f"Delete {url}").click()
     expect(page.locator("#flash")).to_contain_text(f"The endpoint {url} is deleted.")

@@ -15,9 +15,13 @@ ALL_EVENTS = ["device.enrolled", "device.failed", "device.retired", "qr_code.exh
               "qr_code.revoked", "pending.expired"]
 
 
+RECEIVER_NAME = "receiver.test"   # in the certificate, in no DNS: only the tests' resolver knows it
+
+
 @pytest.fixture(scope="session")
 def webhook_tls(tmp_path_factory):
-    return make_certs(tmp_path_factory.mktemp("webhook-tls"))
+    return make_certs(tmp_path_factory.mktemp("webhook-tls"),
+                      hosts=("localhost", "127.0.0.1", RECEIVER_NAME))
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@ request with the `standardwebhooks` library (never the portal's code), and proce
 webhook-id once however often it arrives (at-least-once delivery, exactly-once processing).
 
     receiver = Receiver(ca_files).start()       # https://127.0.0.1:<port>/hook
+    Receiver(None, host="127.0.0.2", port=p)    # plain http, another loopback address
     receiver.secret = "whsec_…"                 # the endpoint's secret, shown once
     receiver.fail_next = 2                      # answer 500 to the next two requests
     receiver.stop(); receiver.start()           # down (connection refused), then back
     receiver.requests                           # every request: (webhook-id, verified, status)
     receiver.processed                          # webhook-id → event, each processed once
+    receiver.server_names                       # the name each TLS client sent (SNI)
 """
 import http.server
 import json
@@ -29,7 +31,8 @@ class Seen:
 
 @dataclass
 class Receiver:
-    tls: tuple  # (ca, crt, key) from tests.support.certs.make_certs
+    tls: tuple | None  # (ca, crt, key) from tests.support.certs.make_certs; None: plain http
+    host: str = "127.0.0.1"
     secret: str | None = None
     fail_next: int = 0
     fail_status: int = 500
@@ -37,6 +40,7 @@ class Receiver:
     redirect_to: str | None = None
     hold_until_peers: int = 0   # each request waits (up to 2 s) until this many are in flight
     requests: list = field(default_factory=list)
+    server_names: list = field(default_factory=list)
     processed: dict = field(default_factory=dict)
     port: int = 0
     _server: http.server.ThreadingHTTPServer | None = None
@@ -47,7 +51,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}/hook"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}/hook"
 
     @property
     def ca_file(self) -> str:
@@ -71,11 +76,13 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        _ca, crt, key = self.tls
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(crt, key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server = http.server.ThreadingHTTPServer((self.host, self.port), Handler)
+        if self.tls:
+            _ca, crt, key = self.tls
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(crt, key)
+            context.sni_callback = lambda _sock, name, _context: self.server_names.append(name)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self.port = server.server_port
         self._server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
