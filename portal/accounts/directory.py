@@ -7,7 +7,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from portal.accounts.models import PortalUser
 from portal.audit.log import record
-from portal.database import db, utcnow
+from portal.database import db, end_transaction, utcnow
 from portal.directory import ldap
 from portal.directory.azure import AzureIdentity
 from portal.vocabulary import UserSource
@@ -43,6 +43,7 @@ def authenticate_ldap_user(config: ldap.LdapConfig, username: str, password: str
 
     The audit entry of a refusal names the cause for the admin (the directory's answer, never
     the password); the end user only learns the code."""
+    end_transaction()  # the directory answers outside a transaction (SQLite's write lock)
     try:
         found = ldap.authenticate(config, username, password)
     except ldap.DirectoryError as error:
@@ -162,6 +163,7 @@ def search_directory(config: ldap.LdapConfig, admin_bind: str, admin_password: s
                      *, actor: str) -> list[ldap.DirectoryUser]:
     """Search the directory as the admin; raises ldap.DirectoryError. Audited without the
     credentials' password; commits the audit entry."""
+    end_transaction()
     try:
         found = ldap.find_users(config, admin_bind, admin_password, query)
     except ldap.DirectoryError as error:

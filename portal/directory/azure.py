@@ -21,6 +21,8 @@ import jwt
 import msal
 import requests
 
+from portal.database import no_transaction_open
+
 ENTRA_INSTANCE = "https://login.microsoftonline.com"
 # msal adds openid and profile; "email" makes providers other than Entra send the email claim.
 SCOPES = ["email"]
@@ -353,6 +355,7 @@ class _Session(requests.Session):
         self._timeout = timeout
 
     def request(self, method, url, **kwargs):
+        no_transaction_open("Azure AD")
         kwargs.setdefault("timeout", self._timeout)
         kwargs["verify"] = self._verify_path
         return super().request(method, url, **kwargs)

@@ -1,5 +1,6 @@
-"""Active Directory / LDAP with ldap3: sign-in, the wizard's user search and the admin's
-connection test. Pure functions of an LdapConfig: no database, no request, nothing stored.
+"""Active Directory / LDAP with ldap3: sign-in, the wizard's user search, bulk's look-up of
+many users by name and the admin's connection test. Pure functions of an LdapConfig: no
+database, no request, nothing stored.
 
 Every failure is a DirectoryError whose `.cause` is for the admin (what failed, where) and never
 contains a password. Connections are opened per call and always closed.
@@ -7,8 +8,10 @@ contains a password. Connections are opened per call and always closed.
 import logging
 import math
 import re
+import socket
 import ssl
 import uuid
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,12 +22,16 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 from pyasn1.error import PyAsn1Error
 
+from portal.database import no_transaction_open
+
 log = logging.getLogger(__name__)
 
 USER_ATTRIBUTES = ("sAMAccountName", "userPrincipalName", "uid", "mail")
 SECURITY_MODES = ("none", "starttls", "ldaps")
 ACCOUNTDISABLE = 0x2       # userAccountControl bit
 FIND_SCAN_LIMIT = 500      # entries find_users reads before sorting and cutting to `limit`
+NAMES_PER_SEARCH = 50      # exact names find_users_named asks for in one filter
+NAMED_SCAN_LIMIT = 500     # entries one such search may return (a unique name has one)
 COUNT_LIMIT = 1000         # entries test_connection counts before saying "more than"
 BAD_CREDENTIALS = "invalid user name or password"  # unknown user and wrong password alike
 
@@ -141,9 +148,7 @@ def find_users(config: LdapConfig, admin_bind: str, admin_password: str, query: 
     user_filter, bound with the admin's own credentials (used once, never kept); at most `limit`,
     sorted by display name. Raises InvalidCredentials for bad admin credentials, else as
     authenticate."""
-    admin_bind = (admin_bind or "").strip()
-    if not admin_bind or not admin_password:
-        raise InvalidCredentials("enter the directory user name and password to search with")
+    admin_bind = _admin_name(admin_bind, admin_password)
     if limit < 1:
         return []
     attribute = config.user_attribute
@@ -155,12 +160,7 @@ def find_users(config: LdapConfig, admin_bind: str, admin_password: str, query: 
     search_filter = _and(f"({attribute}=*)", matches, _user_filter(config))
     try:
         with _connection(config) as conn:
-            result = _bind(conn, admin_bind, admin_password)
-            if result["result"] == _INVALID_CREDENTIALS:
-                raise InvalidCredentials(f"the directory rejected the credentials for {admin_bind}")
-            if result["result"] != _SUCCESS:
-                raise DirectoryMisconfigured(f"the bind as {admin_bind} was refused: "
-                                             f"{_answer(result)}")
+            _admin_bind(conn, admin_bind, admin_password)
             entries, _ = _search(conn, config, search_filter, _user_reads(config),
                                  size_limit=FIND_SCAN_LIMIT)
     except (DirectoryUnavailable, DirectoryMisconfigured) as error:
@@ -170,6 +170,74 @@ def find_users(config: LdapConfig, admin_bind: str, admin_password: str, query: 
              if not disabled]
     users.sort(key=lambda u: (u.display_name.casefold(), u.username.casefold(), u.dn))
     return users[:limit]
+
+
+def find_users_named(config: LdapConfig, admin_bind: str, admin_password: str,
+                     names: Iterable[str]) -> tuple[dict[str, DirectoryUser], dict[str, list]]:
+    """The enabled users whose user_attribute equals one of `names` (ignoring case, as LDAP's
+    equality does), within user_filter: one connection, one bind with the admin's credentials
+    (used once, never kept), one search per NAMES_PER_SEARCH names. Returns ({lowercased name:
+    user}, {lowercased name: the DNs of its entries} for the names several entries share, which
+    the first leaves out). Raises as find_users."""
+    admin_bind = _admin_name(admin_bind, admin_password)
+    wanted = {}  # LDAP's folding of a name (case, runs of spaces) → the names asked for
+    for name in names:
+        name = (name or "").strip()
+        if name:
+            wanted.setdefault(_folded(name), set()).add(name.lower())
+    if not wanted:
+        return {}, {}
+    entries = []
+    try:
+        with _connection(config) as conn:
+            _admin_bind(conn, admin_bind, admin_password)
+            folded = sorted(wanted)
+            for start in range(0, len(folded), NAMES_PER_SEARCH):
+                entries += _entries_named(conn, config, folded[start:start + NAMES_PER_SEARCH])
+    except (DirectoryUnavailable, DirectoryMisconfigured) as error:
+        log.warning("LDAP user search failed: %s", error.cause)
+        raise
+    return _by_name(entries, config, wanted)
+
+
+def _entries_named(conn: Connection, config: LdapConfig, names: list[str]) -> list[dict]:
+    """The entries whose user attribute equals one of `names` (at most NAMES_PER_SEARCH)."""
+    attribute = config.user_attribute
+    matches = "(|" + "".join(_equals(attribute, name) for name in names) + ")"
+    search_filter = _and(f"({attribute}=*)", matches, _user_filter(config))
+    entries, truncated = _search(conn, config, search_filter, _user_reads(config),
+                                 size_limit=NAMED_SCAN_LIMIT)
+    if truncated:  # one name held by hundreds of entries: no answer for the others is sure
+        raise DirectoryMisconfigured(
+            f"more than {len(entries)} entries under {config.base_dn} have one of {len(names)} "
+            f"{attribute} values: the user attribute {attribute} is not unique")
+    return entries
+
+
+def _by_name(entries: list[dict], config: LdapConfig,
+             wanted: dict[str, set[str]]) -> tuple[dict[str, DirectoryUser], dict[str, list[str]]]:
+    """Each asked name's entries; a name with one entry is found unless it is disabled, a
+    name with several is ambiguous (disabled or not: sign-in refuses it too)."""
+    held: dict[str, list[dict]] = {}
+    # An entry with several values (uid is multi-valued) can come back from two searches.
+    for entry in {entry["dn"].lower(): entry for entry in entries}.values():
+        for value in {_folded(value) for value in _texts(entry, config.user_attribute)}:
+            for name in wanted.get(value, ()):
+                held.setdefault(name, []).append(entry)
+    found, ambiguous = {}, {}
+    for name, matches in held.items():
+        if len(matches) > 1:
+            ambiguous[name] = sorted(entry["dn"] for entry in matches)
+            continue
+        user, disabled = _directory_user(matches[0], config, name)
+        if not disabled:
+            found[name] = user
+    return found, ambiguous
+
+
+def _folded(name: str) -> str:
+    """A user name as caseIgnoreMatch compares it: case and runs of spaces aside."""
+    return " ".join(name.split()).lower()
 
 
 def test_connection(config: LdapConfig) -> list[Check]:
@@ -214,12 +282,16 @@ def _count_users(conn: Connection, config: LdapConfig) -> str:
 def _connection(config: LdapConfig):
     """An open connection (TLS established and verified when configured), not yet bound;
     ldap3's exceptions inside become DirectoryUnavailable / DirectoryMisconfigured."""
+    no_transaction_open("The directory")
     server = _server(config)
     conn = Connection(server, receive_timeout=math.ceil(config.read_timeout),  # ldap3 needs int
                       auto_referrals=False, raise_exceptions=False, read_only=True,
                       return_empty_attributes=False)
     try:
         conn.open(read_server_info=False)
+        # Each request is sent at once: with Nagle's algorithm on, a TLS request written in
+        # pieces waited for the server's delayed ACK, about 40 ms per operation over LDAPS.
+        conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if config.security == "starttls" and not server.ssl and not conn.start_tls(False):
             raise DirectoryUnavailable(f"StartTLS failed at {_where(config)}")
         yield conn
@@ -300,6 +372,21 @@ def _service_bind(conn: Connection, config: LdapConfig) -> None:
     if result["result"] != _SUCCESS:
         raise DirectoryMisconfigured(f"the service account bind as {config.bind_dn} was refused: "
                                      f"{_answer(result)}")
+
+
+def _admin_name(admin_bind: str, admin_password: str) -> str:
+    admin_bind = (admin_bind or "").strip()
+    if not admin_bind or not admin_password:
+        raise InvalidCredentials("enter the directory user name and password to search with")
+    return admin_bind
+
+
+def _admin_bind(conn: Connection, admin_bind: str, admin_password: str) -> None:
+    result = _bind(conn, admin_bind, admin_password)
+    if result["result"] == _INVALID_CREDENTIALS:
+        raise InvalidCredentials(f"the directory rejected the credentials for {admin_bind}")
+    if result["result"] != _SUCCESS:
+        raise DirectoryMisconfigured(f"the bind as {admin_bind} was refused: {_answer(result)}")
 
 
 def _bind(conn: Connection, user: str, password: str) -> dict:

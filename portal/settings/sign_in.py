@@ -14,7 +14,7 @@ from ldap3.utils.dn import parse_dn
 
 from portal import vault
 from portal.audit.log import record
-from portal.database import db, save_singleton
+from portal.database import db, end_transaction, save_singleton
 from portal.directory import azure, ldap
 from portal.directory.azure import AzureConfig
 from portal.directory.ldap import LdapConfig
@@ -261,6 +261,7 @@ def try_connection(kind: str, values: SignInValues, *, actor: str) -> list[ldap.
     password, secret = effective_secrets(values)
     errors = {name: message for name, message in validate(values, password, secret).items()
               if name.startswith(kind)}
+    end_transaction()  # only read so far: the directory answers outside a transaction
     if errors:
         checks = [ldap.Check("Settings", False, " ".join(errors.values()))]
     elif kind == UserSource.LDAP:

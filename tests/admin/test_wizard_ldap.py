@@ -12,7 +12,7 @@ from portal.licensing.seats import set_total
 from portal.settings.companion import seed_example_companion
 from tests.conftest import csrf_token_from
 from tests.support.ldap_server import ALICE_GUID
-from tests.selfservice.conftest import ldap_values
+from tests.selfservice.conftest import save_directory_without_sign_in
 
 NEW = "/admin/devices/pending/new"
 CREATE = "/admin/devices/pending"
@@ -22,13 +22,9 @@ HX = {"HX-Request": "true"}
 
 @pytest.fixture
 def wizard(admin_client, db, ldap_server):
-    from portal.settings.models import SignInSettings
     seed_example_companion()
     set_total(20)
-    row = SignInSettings(id=1, **ldap_values(ldap_server.config("ldaps")))
-    row.ldap_enabled = False  # the wizard needs the directory's address, not SSP sign-in
-    db.session.add(row)
-    db.session.commit()
+    save_directory_without_sign_in(ldap_server)  # the directory's address, not SSP sign-in
     admin_client.token = csrf_token_from(admin_client.get(NEW).get_data(as_text=True))
     return admin_client
 

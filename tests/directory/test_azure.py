@@ -250,7 +250,8 @@ def test_provider_down_is_unavailable_quickly(entra_config):
     started = time.monotonic()
     with pytest.raises(AzureUnavailable, match="Connection refused"):
         begin_sign_in(config, CALLBACK)
-    assert time.monotonic() - started < 2
+    # No retry loop: far from a timeout, with room for a loaded machine.
+    assert time.monotonic() - started < 5
 
 
 def test_provider_going_down_during_sign_in_is_unavailable(oidc_provider, tmp_path):

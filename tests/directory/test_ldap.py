@@ -1,18 +1,21 @@
 """portal.directory.ldap against a real slapd (tests/support/ldap_server.py): sign-in, the
-wizard's user search and the admin's connection test, over plain LDAP, StartTLS and LDAPS.
-Nothing is mocked."""
+wizard's user search, bulk's look-up by name and the admin's connection test, over plain LDAP,
+StartTLS and LDAPS. Nothing is mocked."""
 import logging
 import socket
+import ssl
 import time
 import warnings
 
 import pytest
 
-from portal.directory.ldap import (BAD_CREDENTIALS, AccountDisabled, DirectoryMisconfigured,
-                                   DirectoryUnavailable, InvalidCredentials, LdapConfig,
-                                   authenticate, find_users, test_connection)
-from tests.support.ldap_server import (ALICE_GUID, JUERG_PASSWORD, SERVICE_DN,
-                                       SERVICE_PASSWORD, USER_PASSWORD, make_ca, user_dn)
+from portal.directory.ldap import (BAD_CREDENTIALS, NAMES_PER_SEARCH, AccountDisabled,
+                                   DirectoryMisconfigured, DirectoryUnavailable,
+                                   InvalidCredentials, LdapConfig, authenticate, find_users,
+                                   find_users_named, test_connection)
+from tests.support.ldap_server import (ALICE_GUID, CROWD, JUERG_PASSWORD, SERVICE_DN,
+                                       SERVICE_PASSWORD, USER_PASSWORD, counted,
+                                       ldap_server_fixture, make_ca, user_dn)
 
 TRANSPORTS = ["none", "starttls", "ldaps"]
 STEPS = ["Connect", "Service account bind", "Base DN", "User search"]
@@ -78,6 +81,18 @@ def test_authenticate_over_each_transport(ldap_server, security):
 
 def test_username_matches_case_insensitively_and_reports_the_stored_value(ldap_server):
     assert authenticate(ldap_server.config(), " ALICE ", USER_PASSWORD).username == "alice"
+
+
+@pytest.mark.parametrize("security", TRANSPORTS)
+def test_requests_go_out_at_once_on_every_transport(ldap_server, security):
+    """TCP_NODELAY: with Nagle's algorithm a request written in pieces waited for slapd's
+    delayed ACK, 49.5 ms for a connection, bind and search over LDAPS against 7.5 ms without
+    (bench.bulk's directory figures, docs/benchmarks.md)."""
+    from portal.directory.ldap import _connection
+    with _connection(ldap_server.config(security)) as conn:
+        assert conn.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert conn.bind()  # (anonymous) over the transport asked for
+        assert isinstance(conn.socket, ssl.SSLSocket) == (security != "none")
 
 
 @pytest.mark.parametrize("security", ["starttls", "ldaps"])
@@ -289,6 +304,136 @@ def test_find_users_refuses_wrong_or_empty_admin_credentials(ldap_server, caplog
     nowhere = ldap_server.config(url=f"ldap://127.0.0.1:{_closed_port()}")
     with pytest.raises(InvalidCredentials):
         find_users(nowhere, ldap_server.admin_dn, "", "a")  # refused before any bind
+
+
+# --- find_users_named: bulk's look-up by exact name, on a crowded server of this module ------
+
+crowd_server = ldap_server_fixture("crowd_server", scope="module", more_users=CROWD)
+
+
+def _named(server, names, **config):
+    return find_users_named(server.config(**config), server.admin_dn, server.admin_password,
+                            names)
+
+
+def test_the_exact_name_is_found_where_a_prefix_search_cut_to_five_misses_it(crowd_server):
+    by_prefix = find_users(crowd_server.config(), crowd_server.admin_dn,
+                           crowd_server.admin_password, "jo", limit=5)
+    assert "jo" not in [user.username for user in by_prefix]  # bulk's old look-up
+
+    with counted(crowd_server) as seen:
+        found, ambiguous = _named(crowd_server, ["jo"])
+
+    assert seen["entries"] == 1  # jo's alone: joan, joe, john, jose and josh stay at home
+    assert ambiguous == {}
+    assert [(name, user.username, user.display_name, user.dn) for name, user in found.items()] \
+        == [("jo", "jo", "Zeta Jo", user_dn("jo"))]
+
+
+def test_120_names_in_three_searches_and_one_bind_find_exactly_the_enabled_known_ones(
+        crowd_server):
+    known = [f"user{n:03}" for n in range(105)]
+    names = ["uSER042" if name == "user042" else name for name in known] \
+        + [f"ghost{n:02}" for n in range(15)]
+    assert len(names) == 120 and NAMES_PER_SEARCH == 50
+
+    with counted(crowd_server) as seen:
+        found, ambiguous = _named(crowd_server, names)
+
+    assert seen == {"binds": 1, "searches": 3, "connections": 1, "entries": 105}
+    assert sorted(found) == sorted(set(known) - {"user007"})  # disabled; ghosts unknown
+    assert found["user042"].username == "User042"  # asked as uSER042: the stored value
+    assert found["user104"].display_name == "Crowd User 104"
+    assert ambiguous == {}
+
+
+def test_no_names_is_no_connection(crowd_server):
+    with counted(crowd_server) as seen:
+        assert _named(crowd_server, ["", "  "]) == ({}, {})
+    assert seen == {"binds": 0, "searches": 0, "connections": 0, "entries": 0}
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["*"], []), (["jo*"], []), (["*slash"], []),  # each a valid filter, were it not escaped
+    (["*", "star*", "*(x)", "(", ")", "\\", "back*", "*slash"], []),
+    (["*)(sAMAccountName=*", "x)(|(sAMAccountName=*", "jo)(cn=*", "\\2a"], []),
+    (["star*(x)", "back\\slash", "*"], ["back\\slash", "star*(x)"]),  # literally, themselves
+])
+def test_filter_metacharacters_in_names_match_only_themselves(crowd_server, names, expected):
+    with counted(crowd_server) as seen:
+        found, ambiguous = _named(crowd_server, names)
+    assert seen["entries"] == len(expected)  # the directory sent nothing else
+    assert sorted(found) == expected and ambiguous == {}
+    assert [found[name].username for name in expected] == expected
+
+
+def test_a_name_several_entries_share_is_ambiguous_and_picked_for_nobody(crowd_server):
+    found, ambiguous = _named(crowd_server, ["dup", "Dup-Off", "jo"])
+
+    assert list(found) == ["jo"]
+    assert ambiguous == {"dup": [user_dn("dup1"), user_dn("dup2")],
+                         "dup-off": [user_dn("dupoff1"), user_dn("dupoff2")]}  # one disabled
+
+
+def test_a_search_the_size_limit_cuts_is_refused_not_half_answered(crowd_server, monkeypatch):
+    """Two entries share "dup": with room for one answer, which one came back (and whether a
+    second exists) is unknown, so nothing is answered."""
+    monkeypatch.setattr("portal.directory.ldap.NAMED_SCAN_LIMIT", 1)
+    with pytest.raises(DirectoryMisconfigured) as refused:
+        _named(crowd_server, ["dup"])
+    assert refused.value.cause == ("more than 1 entries under dc=example,dc=org have one of 1 "
+                                   "sAMAccountName values: the user attribute sAMAccountName "
+                                   "is not unique")
+
+
+def test_an_entry_answering_two_names_in_two_searches_is_one_user(crowd_server):
+    """uid is multi-valued: an entry holding a name of the first search and one of the last
+    comes back twice, and is still one user per name, not two entries."""
+    import ldap3
+    conn = ldap3.Connection(ldap3.Server(crowd_server.url_plain), crowd_server.admin_dn,
+                            crowd_server.admin_password, auto_bind=True)
+    conn.modify(user_dn("user099"), {"uid": [(ldap3.MODIFY_ADD, ["aa-first", "zz-last"])]})
+    conn.unbind()
+    names = ["aa-first"] + [f"user{n:03}" for n in range(60)] + ["zz-last"]
+
+    found, ambiguous = _named(crowd_server, names, user_attribute="uid")
+
+    assert ambiguous == {}
+    assert found["aa-first"].dn == found["zz-last"].dn == user_dn("user099")
+    assert found["aa-first"].username == "aa-first" and found["zz-last"].username == "zz-last"
+
+
+def test_find_users_named_applies_the_user_filter(crowd_server):
+    found, _ = _named(crowd_server, ["alice", "bob", "juerg", "user001"],
+                      user_filter=crowd_server.students_filter)
+    assert sorted(found) == ["alice", "juerg"]
+
+
+@pytest.mark.parametrize("security", TRANSPORTS)
+def test_find_users_named_over_each_transport(crowd_server, security):
+    found, _ = _named(crowd_server, ["alice", "BOB"], security=security)
+    assert [(name, user.email) for name, user in sorted(found.items())] == [
+        ("alice", "alice@example.org"), ("bob", "bob@example.org")]
+
+
+def test_find_users_named_refuses_wrong_or_empty_admin_credentials_as_find_users(
+        crowd_server, caplog):
+    config = crowd_server.config()
+    with caplog.at_level(logging.DEBUG), pytest.raises(InvalidCredentials) as refused:
+        find_users_named(config, crowd_server.admin_dn, WRONG_SECRET, ["alice"])
+    with pytest.raises(InvalidCredentials) as by_prefix:
+        find_users(config, crowd_server.admin_dn, WRONG_SECRET, "alice")
+    assert refused.value.cause == by_prefix.value.cause \
+        == f"the directory rejected the credentials for {crowd_server.admin_dn}"
+    assert WRONG_SECRET not in refused.value.cause + caplog.text
+    nowhere = crowd_server.config(url=f"ldap://127.0.0.1:{_closed_port()}")
+    with pytest.raises(InvalidCredentials):
+        find_users_named(nowhere, crowd_server.admin_dn, "", ["alice"])  # before any bind
+    with pytest.raises(DirectoryUnavailable):
+        find_users_named(nowhere, crowd_server.admin_dn, "pw", ["alice"])
+    with pytest.raises(DirectoryMisconfigured):
+        find_users_named(crowd_server.config(base_dn="ou=nowhere,dc=example,dc=org"),
+                         crowd_server.admin_dn, crowd_server.admin_password, ["alice"])
 
 
 # --- test_connection ------------------------------------------------------------------------

@@ -7,7 +7,9 @@
 Or, in a conftest.py: `ldap_server = ldap_server_fixture()` (session scope). slapd runs in the
 foreground as our child (so stopping it is a kill and a wait) with an mdb database, the memberof
 overlay and a small AD-like schema: sAMAccountName, userPrincipalName, userAccountControl and
-objectGUID in an auxiliary class mixed into inetOrgPerson; entryUUID is OpenLDAP's own.
+objectGUID in an auxiliary class mixed into inetOrgPerson; entryUUID is OpenLDAP's own. The
+monitor backend (cn=Monitor, readable by the admin) counts the operations slapd served:
+`with counted(server) as seen: ...` then `seen["binds"]`, `seen["entries"]`.
 slapd comes from apt (`./dev test` installs it); a missing slapd is a failure, never a skip.
 """
 import base64
@@ -21,6 +23,7 @@ import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,14 +33,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from ldap3 import Connection, Server
+from ldap3 import NONE, Connection, Server
 
 from portal.directory.ldap import LdapConfig
 
 SLAPD = "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
-START_TIMEOUT = 10.0  # seconds until slapd must accept connections
+START_TIMEOUT = 60.0  # seconds until slapd must accept connections (a hang guard: an exit is seen at once)
 
 BASE_DN = "dc=example,dc=org"
 USERS_DN = f"ou=users,{BASE_DN}"
@@ -94,6 +97,9 @@ index uid,mail,cn,displayName,sAMAccountName,userPrincipalName eq,sub
 overlay memberof
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by users read by anonymous auth
+
+database monitor
+access to * by dn.exact="{admin}" read by * none
 """
 
 # (rdn uid, sAMAccountName, display name, sn, mail, userAccountControl, in students?, password)
@@ -107,6 +113,26 @@ USERS = [
     ("twin1", "twin1", "Twin One", "One", "twins@example.org", 512, False, USER_PASSWORD),
     ("twin2", "twin2", "Twin Two", "Two", "twins@example.org", 512, False, USER_PASSWORD),
 ]
+
+
+# A crowd for the look-ups by exact name, on a server of its own (ldap_server_fixture's
+# more_users), as (rdn uid, sAMAccountName, display name, userAccountControl):
+# - "jo" and five names it prefixes, whose display names sort before Jo's, so a prefix search
+#   cut to 5 misses the exact "jo";
+# - user000 … user109, user007 disabled, user042's sAMAccountName written User042;
+# - names with filter metacharacters;
+# - "dup" held by two entries, "dup-off" by an enabled and a disabled one.
+JO_CROWD = [("jo", "jo", "Zeta Jo", 512), ("joan", "joan", "Ann Joan", 512),
+            ("joe", "joe", "Bea Joe", 512), ("john", "john", "Cid John", 512),
+            ("jose", "jose", "Dan Jose", 512), ("josh", "josh", "Eve Josh", 512)]
+NUMBERED_CROWD = [(f"user{n:03}", "User042" if n == 42 else f"user{n:03}",
+                   f"Crowd User {n:03}", 514 if n == 7 else 512) for n in range(110)]
+ODD_CROWD = [("star", "star*(x)", "Star Odd", 512),
+             ("backslash", "back\\slash", "Back Slash", 512),
+             ("dup1", "dup", "Dup One", 512), ("dup2", "dup", "Dup Two", 512),
+             ("dupoff1", "dup-off", "Dup Off One", 512),
+             ("dupoff2", "dup-off", "Dup Off Two", 514)]
+CROWD = JO_CROWD + NUMBERED_CROWD + ODD_CROWD
 
 
 @dataclass(frozen=True)
@@ -174,14 +200,17 @@ def stop_slapd(server: LdapServer) -> None:
     shutil.rmtree(server.root, ignore_errors=True)
 
 
-def ldap_server_fixture(name: str = "ldap_server", scope: str = "session"):
+def ldap_server_fixture(name: str = "ldap_server", scope: str = "session", more_users=()):
     """A pytest fixture named `name` that yields a running LdapServer for the whole `scope`
-    (a unique temp dir per session and xdist worker). Assign it in a conftest.py."""
+    (a unique temp dir per session and xdist worker), with `more_users` (see add_users) beside
+    the seeded USERS. Assign it in a conftest.py or a test module."""
     @pytest.fixture(scope=scope, name=name)
     def _ldap_server(tmp_path_factory):
         if slapd_missing():  # a failure, not a skip: the suite must not pass without it
             pytest.fail(slapd_missing(), pytrace=False)
         server = start_slapd(tmp_path_factory.mktemp("slapd"))
+        if more_users:
+            add_users(server, list(more_users))
         yield server
         stop_slapd(server)
     return _ldap_server
@@ -284,6 +313,58 @@ def _seed(server: LdapServer) -> None:
             if student:
                 students.append(dn)
         conn.add(STUDENTS_DN, "groupOfNames", {"cn": "students", "member": students})
+    finally:
+        conn.unbind()
+
+
+def add_users(server: LdapServer, users: list[tuple[str, str, str, int]]) -> None:
+    """More users, as (rdn uid, sAMAccountName, display name, userAccountControl), each with
+    USER_PASSWORD and mail <uid>@example.org. For a test's own server: the seeded USERS are
+    what the shared one's tests count on."""
+    conn = Connection(Server(server.url_plain), ADMIN_DN, ADMIN_PASSWORD, auto_bind=True,
+                      raise_exceptions=True)
+    try:
+        for uid, sam, display, uac in users:
+            conn.add(user_dn(uid), ["inetOrgPerson", "adLiteUser"], {
+                "uid": uid, "cn": display, "sn": display.split()[-1], "displayName": display,
+                "mail": f"{uid}@example.org", "sAMAccountName": sam,
+                "userAccountControl": str(uac), "userPassword": ssha(USER_PASSWORD)})
+    finally:
+        conn.unbind()
+
+
+_COUNTERS = {"binds": "cn=Bind,cn=Operations,cn=Monitor",
+             "searches": "cn=Search,cn=Operations,cn=Monitor",
+             "connections": "cn=Total,cn=Connections,cn=Monitor",
+             "entries": "cn=Entries,cn=Statistics,cn=Monitor"}
+
+
+@contextmanager
+def counted(server: LdapServer):
+    """The binds, searches, connections and entries sent that slapd counted inside the block,
+    from its monitor backend: {"binds": n, "searches": n, "connections": n, "entries": n},
+    filled when the block ends."""
+    seen = {}
+    before = _counters(server)
+    yield seen
+    after = _counters(server)
+    # A reading counts some of its own operations and entries, the next one the rest: what
+    # one more reading adds with nothing in between is what `before`'s reading added.
+    again = _counters(server)
+    seen.update({name: after[name] - before[name] - (again[name] - after[name])
+                 for name in _COUNTERS})
+
+
+def _counters(server: LdapServer) -> dict[str, int]:
+    conn = Connection(Server(server.url_plain, get_info=NONE), ADMIN_DN, ADMIN_PASSWORD,
+                      auto_bind=True, raise_exceptions=True)
+    try:  # one search, so that every reading costs the same
+        conn.search("cn=Monitor", "(|(cn=Bind)(cn=Search)(cn=Total)(cn=Entries))",
+                    attributes=["monitorOpCompleted", "monitorCounter"])
+        values = {entry["dn"]: entry["attributes"] for entry in conn.response}
+        return {name: int((values[dn].get("monitorOpCompleted")
+                           or values[dn].get("monitorCounter"))[0])
+                for name, dn in _COUNTERS.items()}
     finally:
         conn.unbind()
 
