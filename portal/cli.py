@@ -45,6 +45,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(webhooks)
     app.cli.add_command(preflight_command)
     app.cli.add_command(bulk_provision_command)
+    app.cli.add_command(amapi)
     from portal.demo_data import demo_data_command
     app.cli.add_command(demo_data_command)
 
@@ -251,12 +252,29 @@ def outbox_send(loop, interval, limit):
             loop=loop, interval=interval, not_ready=(MailNotConfigured, "Mail is not sent"))
 
 
+def _amapi_tasks_pass() -> None:
+    """What the portal owes Google (amapi.tasks: tokens, sign-in details, devices to delete),
+    tried in each pass of a worker; a failure is recorded on the task and retried later."""
+    from portal.amapi.tasks import run_due
+    from portal.database import db
+    try:
+        done, owed = run_due()
+    except Exception as exc:  # never stop the worker's own deliveries (nor on a lost database)
+        db.session.rollback()
+        click.echo(f"Android Management API tasks: {exc}", err=True)
+        return
+    if done or owed:
+        click.echo(f"Android Management API: done {done}, still owed {owed}.")
+
+
 def _worker(name: str, deliver, report, *, loop: bool, interval: float,
-            not_ready: tuple[type[Exception], str] | None = None) -> None:
+            not_ready: tuple[type[Exception], str] | None = None,
+            amapi_tasks: bool = True) -> None:
     """The outbox's and the webhooks' worker: one pass of deliver(should_stop) (counts with a
     .total), or with loop one every interval seconds until SIGTERM or Ctrl+C (the current
     message finished first). A database that stops answering is waited for; one that does not
-    answer at the first pass, or a not_ready exception then, ends the command."""
+    answer at the first pass, or a not_ready exception then, ends the command. amapi_tasks:
+    each pass also runs what is owed to Google (amapi.tasks.run_due)."""
     import signal
     import threading
 
@@ -282,6 +300,8 @@ def _worker(name: str, deliver, report, *, loop: bool, interval: float,
         else:
             if not loop or counts.total:
                 click.echo(report(counts))
+        if amapi_tasks:
+            _amapi_tasks_pass()
         first = False
         if not loop:
             return
@@ -413,8 +433,11 @@ def _otp_validity(text: str | None):
 @click.option("--created-by", default=None, metavar="ADMIN",
               help="The admin the batch is made for (their role's rules apply); "
                    "default: the operator.")
+@click.option("--management", type=click.Choice(["companion", "adp"]), default=None,
+              help="For rows without a management cell: the Companion or Android Device "
+                   "Policy (adp); default: the network profile's.")
 @_database_errors
-def bulk_provision_command(file: Path, profile_name, otp_validity, created_by):
+def bulk_provision_command(file: Path, profile_name, otp_validity, created_by, management):
     """Create a batch of Automatic Provisioning QR codes from FILE (the CSV of Devices →
     Pending → Bulk provisioning): every row checked first; on any bad row nothing is saved."""
     from flask import current_app
@@ -443,7 +466,7 @@ def bulk_provision_command(file: Path, profile_name, otp_validity, created_by):
                "created_by": admin, "server_url": current_app.config["PORTAL_PUBLIC_URL"]}
     try:
         rows = bulk.parse_csv(data)
-        preview = bulk.preview_rows(rows, **options)
+        preview = bulk.preview_rows(rows, management=management, **options)
         if not preview.ok:
             raise bulk.BulkError(preview.problems)
     except bulk.BulkError as exc:
@@ -466,3 +489,43 @@ def bulk_provision_command(file: Path, profile_name, otp_validity, created_by):
         _fail(f"Batch {batch.public_id} failed: {batch.error}")
     click.echo(f"Created batch {batch.public_id}: {batch.row_count:,} QR code"
                f"{'s' if batch.row_count != 1 else ''}, {preview.total:,} licenses reserved.")
+
+
+amapi = AppGroup("amapi", help="Android Management API: reconcile devices with Google, and make "
+                               "the calls owed to Google.")
+
+
+@amapi.command("sync")
+@_database_errors
+def amapi_sync():
+    """List the enterprise's devices at Google (enterprises.devices.list): record those the
+    notifications missed, retire ours that Google no longer lists (their licenses back)."""
+    from portal.amapi.client import AmapiError
+    from portal.enrollment.device_policy import NotConfigured, sync
+    try:
+        result = sync()
+    except (AmapiError, NotConfigured) as exc:
+        _fail(f"The devices could not be listed at Google: {exc.message}")
+    click.echo(f"Listed {result.listed} device{'s' if result.listed != 1 else ''} at Google: "
+               f"{result.new} new, {result.retired} retired, {result.not_ours} not from this "
+               "portal.")
+
+
+class _Owed(tuple):
+    @property
+    def total(self) -> int:
+        return self[0] + self[1]
+
+
+@amapi.command("tasks")
+@click.option("--loop", is_flag=True, help="Keep running as the worker until SIGTERM or Ctrl+C.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              metavar="SECONDS", help="With --loop: how often to look for due calls.")
+@_database_errors
+def amapi_tasks(loop, interval):
+    """Make the calls owed to Google that are due (delete used-up tokens, sign-in details,
+    retired devices); prints how many were done and how many are still owed."""
+    from portal.amapi.tasks import run_due
+    _worker("Android Management API", lambda should_stop: _Owed(run_due()),
+            lambda counts: f"Done {counts[0]}, still owed {counts[1]}.",
+            loop=loop, interval=interval, amapi_tasks=False)  # it is the tasks' own pass

@@ -121,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.admin import bp as admin_bp
     from portal.adminapi import bp as adminapi_bp
     from portal.api import bp as api_bp
+    from portal.api.amapi_push import bp as amapi_push_bp
     from portal.extensions import csrf
     from portal.selfservice import bp as ssp_bp
     from portal.web import attempts, converters, errors, headers, uploads
@@ -132,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ssp_bp, url_prefix="/ssp")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(adminapi_bp, url_prefix="/api/admin/v1")
+    app.register_blueprint(amapi_push_bp, url_prefix="/api/amapi")
     app.register_blueprint(health_bp)
     app.register_blueprint(companion_apk_bp)
     # The Companion authenticates with a bearer token or a one-time credential in the body,
@@ -139,6 +141,8 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)
     # The Admin API too: a bearer token in a header, never a cookie (portal.adminapi.auth).
     csrf.exempt(adminapi_bp)
+    # Google's Pub/Sub pushes: an OIDC token in a header, never a cookie (portal.api.amapi_push).
+    csrf.exempt(amapi_push_bp)
     csrf.exempt(health_bp)
     errors.register(app)
     headers.register(app)

@@ -18,6 +18,7 @@ from portal.licensing.models import LicensePool
 from portal.licensing.seats import Figures, figures
 from portal.settings.companion import EXAMPLE_COMPONENT
 from portal.settings.models import CompanionSettings
+from tests.conftest import _fresh_postgres_database, drop_postgres_database
 from tests.support.addresses import LISTS_AND_LINES, NAMED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,10 +288,7 @@ def operator_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("operator")
     base = os.environ.get("TEST_DATABASE_URL")
     if base:
-        url = sa.make_url(database_url(base))
-        admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        _recreate_database(admin, "portal_cli_upgrade")
-        uri = url.set(database="portal_cli_upgrade").render_as_string(hide_password=False)
+        uri = _fresh_postgres_database(database_url(base), "portal_cli_upgrade")
     else:
         uri = f"sqlite:///{tmp / 'x.db'}"
     inherited = ("FLASK_", "PORTAL_", "DATABASE_URL")
@@ -298,15 +296,7 @@ def operator_env(tmp_path_factory):
     env.update(PORTAL_INSTANCE_DIR=str(tmp), DATABASE_URL=uri)
     yield env
     if base:
-        with admin.connect() as conn:
-            conn.execute(sa.text('DROP DATABASE IF EXISTS "portal_cli_upgrade" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _recreate_database(engine, name):
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        drop_postgres_database(uri)
 
 
 def _flask(env, *args):

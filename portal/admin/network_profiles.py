@@ -2,7 +2,7 @@
 profile. Administrators manage them (as the other Admin settings); every admin who creates QR
 codes uses them in the wizard."""
 import sqlalchemy as sa
-from flask import abort, render_template, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
 from portal.accounts.decorators import administrator_required
@@ -15,9 +15,11 @@ from portal.settings import network_profiles as profiles
 from portal.settings.models import NetworkProfile
 from portal.settings.network_profiles import NetworkProfileError
 from portal.web.forms import show_errors
-from portal.web.htmx import saved
+from portal.web.htmx import render, saved
+from portal.web.pagination import paginate
 
 T = "admin/settings/"
+PAGE_SIZE = 50
 
 
 def qr_code_counts(profile_ids=None) -> dict[int, int]:
@@ -44,8 +46,10 @@ def _form_page(form: NetworkProfileForm, profile: NetworkProfile | None = None, 
 @bp.get("/settings/network-profiles")
 @administrator_required
 def network_profiles():
-    return render_template(T + "network_profiles.html", profiles=profiles.all_profiles(),
-                           counts=qr_code_counts(), describe=profiles.describe)
+    page = paginate(profiles.listing(), request.args, PAGE_SIZE)
+    return render(T + "network_profiles.html", T + "_network_profile_table.html", page=page,
+                  counts=qr_code_counts([profile.id for profile in page.items]),
+                  describe=profiles.describe, management_label=profiles.management_label)
 
 
 @bp.get("/settings/network-profiles/new")

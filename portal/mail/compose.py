@@ -17,7 +17,7 @@ from portal.enrollment.models import QrCode
 from portal.i18n import page_language
 from portal.mail.models import OutboxMessage
 from portal.mail.server import envelope_address
-from portal.vocabulary import EnrollmentOption, NetworkType
+from portal.vocabulary import EnrollmentOption, Management, NetworkType
 
 mail_domain = Domain(domain="mail")
 PNG_BOX_SIZE = 6  # pixels a module: a version-19 code is then about 550 px wide
@@ -107,11 +107,7 @@ def _context(message: OutboxMessage, qr_code: QrCode, lang: str, cid: str,
     network = _("The device joins the Wi-Fi network “%(ssid)s” by itself.",
                 ssid=qr_code.wifi_ssid) if qr_code.network == NetworkType.WIFI \
         else _("The device uses mobile data: keep the SIM or eSIM in it.")
-    companion = _("Follow the Companion app: it installs itself, enrolls the device for "
-                  "%(name)s without any typing, and finishes the setup.", name=name) \
-        if qr_code.option == EnrollmentOption.AUTO else \
-        _("Follow the Companion app: it installs itself, asks you to sign in with your "
-          "company account and to press Start, and finishes the setup.")
+    companion = _follow(qr_code, name)
     steps = [_("Switch on the new or factory-reset device and stay on the welcome screen."),
              _("Tap the same spot on the welcome screen six times in a row. The device opens "
                "a QR-code reader."),
@@ -121,6 +117,22 @@ def _context(message: OutboxMessage, qr_code: QrCode, lang: str, cid: str,
     return {"_": _, "ngettext": mail_domain.ngettext, "lang": lang, "subject": subject,
             "cid": cid, "public_id": qr_code.public_id, "greeting": greeting, "intro": intro,
             "steps": steps, "validity": _validity(qr_code, lang)}
+
+
+def _follow(qr_code: QrCode, name: str) -> str:
+    """The last step: the app that takes over after the scan (the Companion or Google's
+    Android Device Policy)."""
+    _ = mail_domain.gettext
+    auto = qr_code.option == EnrollmentOption.AUTO
+    if qr_code.management == Management.ADP:
+        return _("Follow Android Device Policy: it installs itself, enrolls the device for "
+                 "%(name)s without any typing, and finishes the setup.", name=name) if auto \
+            else _("Follow Android Device Policy: it installs itself, opens your company's "
+                   "sign-in page, and finishes the setup after you sign in.")
+    return _("Follow the Companion app: it installs itself, enrolls the device for "
+             "%(name)s without any typing, and finishes the setup.", name=name) if auto \
+        else _("Follow the Companion app: it installs itself, asks you to sign in with your "
+               "company account and to press Start, and finishes the setup.")
 
 
 def _validity(qr_code: QrCode, lang: str) -> str:

@@ -12,7 +12,7 @@ from portal.audit.log import record
 from portal.database import db, read_once, utcnow
 from portal.settings.errors import SettingsError
 from portal.settings.models import NetworkProfile
-from portal.vocabulary import NetworkType, SecurityType
+from portal.vocabulary import MANAGEMENT_LABELS, Management, NetworkType, SecurityType
 
 MAX_NAME_LENGTH = 100
 # validate_wifi names the fields as Android does; these are the profile form's names.
@@ -33,10 +33,17 @@ class ProfileValues:
     wifi_security: str | None = None  # WPA, WEP or NONE (enterprise Wi-Fi is the wizard's)
     wifi_password: str | None = None
     wifi_hidden: bool = False
+    management: str = Management.COMPANION  # what manages the devices of its QR codes
+
+
+def listing() -> sa.Select:
+    """Every profile by name; the id breaks a tie, so a page read by offset never shows a row
+    twice or skips one."""
+    return sa.select(NetworkProfile).order_by(NetworkProfile.name_key, NetworkProfile.id)
 
 
 def all_profiles() -> list[NetworkProfile]:
-    return db.session.scalars(sa.select(NetworkProfile).order_by(NetworkProfile.name_key)).all()
+    return db.session.scalars(listing()).all()
 
 
 @read_once
@@ -72,6 +79,8 @@ def validate(values: ProfileValues, *, profile: NetworkProfile | None = None) ->
         other = find(values.name)
         if other is not None and (profile is None or other.id != profile.id):
             errors["name"] = f"A network profile named '{other.name}' already exists."
+    if values.management not in tuple(Management):
+        errors["management"] = "Choose Companion or Android Device Policy."
     if values.network not in tuple(NetworkType):
         errors["network"] = "Choose Wi-Fi or Mobile data."
     elif values.network == NetworkType.WIFI:
@@ -102,7 +111,8 @@ def save(values: ProfileValues, *, actor: str, profile: NetworkProfile | None = 
     new = {"network": values.network,
            "wifi_ssid": values.wifi_ssid if wifi else None,
            "wifi_security": values.wifi_security if wifi else None,
-           "wifi_hidden": bool(values.wifi_hidden) if wifi else False}
+           "wifi_hidden": bool(values.wifi_hidden) if wifi else False,
+           "management": values.management}
     password = password if wifi and values.wifi_security != SecurityType.NONE else None
     creating = profile is None
     if creating:
@@ -128,7 +138,7 @@ def save(values: ProfileValues, *, actor: str, profile: NetworkProfile | None = 
                                            "already exists."}) from None
     record("network_profile.create" if creating else "network_profile.update",
            actor_type=actor_type, actor=actor, target=profile.name, version=profile.version,
-           network=profile.network, ssid=profile.wifi_ssid)
+           network=profile.network, ssid=profile.wifi_ssid, management=profile.management)
     db.session.commit()
     return profile
 
@@ -149,11 +159,18 @@ def describe(profile: NetworkProfile) -> str:
     return f"Wi-Fi {profile.wifi_ssid} ({security}{', hidden' if profile.wifi_hidden else ''})"
 
 
+def management_label(profile: NetworkProfile) -> str:
+    """"Companion" or "Android Device Policy"."""
+    return MANAGEMENT_LABELS.get(profile.management, profile.management)
+
+
 def request_values(profile: NetworkProfile) -> dict:
-    """The profile as a QrCodeRequest's network fields (the password decrypted)."""
+    """The profile as a QrCodeRequest's network fields (the password decrypted) and its
+    Management."""
     return {"network": profile.network, "wifi_ssid": profile.wifi_ssid,
             "wifi_security": profile.wifi_security,
-            "wifi_password": _stored_password(profile), "wifi_hidden": profile.wifi_hidden}
+            "wifi_password": _stored_password(profile), "wifi_hidden": profile.wifi_hidden,
+            "management": profile.management or Management.COMPANION}
 
 
 def _password(values: ProfileValues, profile: NetworkProfile | None) -> str | None:

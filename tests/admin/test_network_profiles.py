@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import vault
+from portal.admin import network_profiles as profiles_view
 from portal.enrollment.models import QrCode
 from portal.licensing.seats import set_total
 from portal.settings import network_profiles
@@ -69,8 +70,8 @@ def test_new_profile_is_listed_with_its_network_version_author_and_qr_count(admi
     row = re.search(r'<tr id="network-profile-\d+">(.*?)</tr>', page, re.S).group(1)
     cells = [re.sub(r"<[^>]+>", "", cell).strip()
              for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[:3] == ["School Wi-Fi", "Wi-Fi School (WPA)", "1"]
-    assert cells[3].endswith(f"UTC by {admin_client.admin.username}") and cells[4] == "0"
+    assert cells[:4] == ["School Wi-Fi", "Wi-Fi School (WPA)", "Companion", "1"]
+    assert cells[4].endswith(f"UTC by {admin_client.admin.username}") and cells[5] == "0"
     assert SECRET not in page
     profile = network_profiles.find("School Wi-Fi")
     assert vault.decrypt(profile.wifi_password_enc) == SECRET
@@ -246,6 +247,51 @@ def test_the_list_counts_the_qr_codes_made_from_each_profile(admin_client, db, m
     counts = re.findall(r'<tr id="network-profile-\d+">.*?<td>([\d,]+)</td>\s*<td class="row',
                         page, re.S)
     assert counts == ["0", "3"]  # by name: Guests, School Wi-Fi
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<tr id="network-profile-\d+">\s*<td><a [^>]*>(.*?)</a>', html)
+
+
+@pytest.fixture
+def seven_profiles(db, monkeypatch, make_qr_code):
+    """Seven profiles, three a page (in name order: Net 1 … Net 7); Net 7 made 2 QR codes."""
+    monkeypatch.setattr(profiles_view, "PAGE_SIZE", 3)
+    made = [_profile(f"Net {n}", wifi_ssid=f"Net{n}") for n in (4, 7, 1, 6, 2, 5, 3)]
+    for _ in range(2):
+        make_qr_code("ssp", network_profile_id=made[1].id)
+    return [f"Net {n}" for n in range(1, 8)]
+
+
+def test_the_list_pages_by_name_and_htmx_gets_only_the_table(admin_client, seven_profiles):
+    first = _text(admin_client.get(LIST))
+    second = admin_client.get(LIST + "?page=2", headers={"HX-Request": "true"})
+    third = _text(admin_client.get(LIST + "?page=3"))
+
+    assert _rows(first) == seven_profiles[:3] and "Page 1 of 3 (7 profiles)" in first
+    assert f'href="{LIST}?page=2"' in first and 'rel="prev"' not in first
+    html = _text(second)
+    assert html.startswith('<div id="network-profile-table"') and "HX-Request" in second.vary
+    assert _rows(html) == seven_profiles[3:6] and "Page 2 of 3" in html
+    assert f'href="{LIST}?page=1"' in html and f'href="{LIST}?page=3"' in html
+    assert _rows(third) == ["Net 7"] and 'rel="next"' not in third
+    # The QR codes made from a profile on a later page are counted too (one query per page).
+    assert re.search(r'<td>2</td>\s*<td class="row-actions">', third)
+
+
+@pytest.mark.parametrize("page, shown", [
+    ("abc", 1), ("-1", 1), ("0", 1), ("", 1), ("1.5", 1), ("٣", 1), ("99999", 3),
+    ("99999999999999999999999", 1), ("3", 3)])
+def test_an_edited_page_number_shows_a_page_not_an_error(admin_client, seven_profiles, page,
+                                                         shown):
+    """As every list read by offset: garbage reads as page 1, a number past the end as the
+    last page."""
+    response = admin_client.get(LIST, query_string={"page": page})
+
+    assert response.status_code == 200
+    html = _text(response)
+    assert f"Page {shown} of 3 (7 profiles)" in html
+    assert _rows(html) == seven_profiles[(shown - 1) * 3:shown * 3]
 
 
 @pytest.mark.parametrize("suffix", ["/0", "/99999", "/2147483648", "/9223372036854775807",

@@ -1,13 +1,17 @@
 """Network profiles in Chromium, by their visible names, at 1280 and 360 px: create a profile
 under Admin → Network profiles (a refused Save first), then make a QR code in the wizard with
-Network Type → Saved profile and see the profile on its review page and in its payload."""
+Network Type → Saved profile and see the profile on its review page and in its payload; page
+through the list with its pager."""
 import json
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import WizardServer, signed_in_context, wizard_app
+from portal.admin import network_profiles as profiles_view
+from portal.database import db
+from portal.settings.network_profiles import ProfileValues, listing, save as save_profile
+from tests.browser.conftest import WizardServer, open_menu, signed_in_context, wizard_app
 from tests.support.live import serving
 from tests.support.qr import decode_qr
 
@@ -19,11 +23,19 @@ PREFIX = "android.app.extra.PROVISIONING_"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from tests.browser.conftest import WIZARD_ADMIN, WIZARD_USER_PASSWORD
+def portal_app(tmp_path_factory):
     root = tmp_path_factory.mktemp("profiles-portal")
-    with serving(wizard_app(root)) as url:
-        yield WizardServer(url, *WIZARD_ADMIN, root / "portal.db", WIZARD_USER_PASSWORD)
+    app = wizard_app(root)
+    app.root = root
+    return app
+
+
+@pytest.fixture(scope="module")
+def server(portal_app):
+    from tests.browser.conftest import WIZARD_ADMIN, WIZARD_USER_PASSWORD
+    with serving(portal_app) as url:
+        yield WizardServer(url, *WIZARD_ADMIN, portal_app.root / "portal.db",
+                           WIZARD_USER_PASSWORD)
 
 
 @pytest.fixture(params=[1280, 360], ids=["1280px", "360px"])
@@ -49,9 +61,7 @@ def _fits(page, width):
 
 
 def _open_profiles(page, width):
-    nav = page.get_by_role("navigation", name="Main")
-    nav.get_by_role("link", name="Admin", exact=True).first.click()
-    nav.get_by_role("link", name="Network profiles", exact=True).last.click()
+    open_menu(page, "Admin", "Network profiles")
     expect(page.get_by_role("heading", name="Network profiles", exact=True)).to_be_visible()
 
 
@@ -129,3 +139,39 @@ def test_create_a_profile_and_make_a_qr_code_from_it(admin_page, server, width, 
     _fits(page, width)
     png = page.request.get(page.locator("#qr-image").get_attribute("src")).body()
     assert json.loads(decode_qr(png))[PREFIX + "WIFI_SSID"] == ssid
+
+
+def test_the_pager_pages_through_the_list_and_swaps_only_the_list(admin_page, portal_app, width,
+                                                                  monkeypatch, artifacts):
+    """Two profiles a page (the server runs in this process): Next and Previous swap the
+    table, the URL follows, and Back shows the first page again."""
+    monkeypatch.setattr(profiles_view, "PAGE_SIZE", 2)
+    with portal_app.app_context():
+        for n in (3, 1, 2):
+            save_profile(ProfileValues(name=f"Pager {width} {n}", network="mobile"),
+                         actor="setup")
+        names = [profile.name for profile in db.session.scalars(listing())]
+    pages = (len(names) + 1) // 2
+    page = admin_page
+    _open_profiles(page, width)
+    pager = page.get_by_role("navigation", name="Pages")
+    names_shown = page.locator("#network-profile-rows tr > td:first-child")
+    expect(pager).to_contain_text(f"Page 1 of {pages} ({len(names)} profiles)")
+    expect(names_shown).to_have_text(names[:2])
+
+    with page.expect_request(lambda request: "page=2" in request.url) as asked:
+        pager.get_by_role("link", name="Next").click()
+    assert asked.value.headers.get("hx-target") == "network-profile-table"  # the list only
+    expect(page).to_have_url(re.compile(r"/admin/settings/network-profiles\?page=2$"))
+    expect(pager).to_contain_text(f"Page 2 of {pages}")
+    expect(names_shown).to_have_text(names[2:4])
+    expect(page.get_by_role("heading", name="Network profiles", exact=True)).to_be_visible()
+    page.screenshot(path=artifacts / f"network-profiles-page-2-{width}.png", caret="initial")
+    _fits(page, width)
+
+    pager.get_by_role("link", name="Previous").click()
+    expect(page).to_have_url(re.compile(r"\?page=1$"))
+    expect(names_shown).to_have_text(names[:2])
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"\?page=2$"))
+    expect(names_shown).to_have_text(names[2:4])

@@ -148,3 +148,23 @@ def test_the_html_part_escapes_what_users_typed(db, smtp_server, deliver, make_u
 
     html = smtp_server.wait_for(1)[0].get_body(("html",)).get_content()
     assert "<b onmouseover" not in html and "&lt;b onmouseover" in html
+
+
+@pytest.mark.parametrize("option, follow", [
+    ("auto", "Follow Android Device Policy: it installs itself, enrolls the device for"),
+    ("ssp", "Follow Android Device Policy: it installs itself, opens your company's sign-in "
+            "page"),
+])
+def test_an_android_device_policy_qr_code_tells_to_follow_android_device_policy(
+        db, smtp_server, deliver, make_user, make_qr_code, amapi_connected, option, follow):
+    qr = make_qr_code(option, management="adp", alternative_email="it@example.com",
+                      **({"user": make_user(email="eve@example.com"), "send_to_user": True}
+                         if option == "auto" else {}))
+
+    deliver()
+
+    msg = _by_recipient(smtp_server)["it@example.com"] if smtp_server.wait_for(1) else None
+    text = " ".join(msg.get_body(("plain",)).get_content().split())
+    assert follow in text and "Companion" not in text
+    (attachment,) = list(msg.iter_attachments())
+    assert decode_qr(attachment.get_content()) == qr.payload_text()
