@@ -21,6 +21,7 @@ from config import TestConfig, database_url
 from portal import create_app
 from portal.database import db as _db
 from portal.extensions import limiter
+from tests.support.amapi_standin import amapi, amapi_standin  # noqa: F401
 from tests.support.ldap_server import ldap_server_fixture
 from tests.support.oidc_provider import provider_fixture
 
@@ -46,7 +47,53 @@ def database_uri(tmp_path_factory) -> str:
     return uri
 
 
+# Every PostgreSQL database a test run makes starts with this run's token, so two runs on one
+# server (CI beside a developer's run, two checkouts) never drop each other's databases; the
+# run drops its own at the end. Set in the controller, inherited by xdist's workers and by the
+# processes the tests start.
+RUN_TOKEN_VARIABLE = "PORTAL_TEST_RUN"
+
+
+def pytest_configure(config):
+    os.environ.setdefault(RUN_TOKEN_VARIABLE, secrets.token_hex(4))
+
+
+def pytest_sessionfinish(session):
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller (or a run without xdist) cleans up once every worker is done
+    admin = sa.create_engine(database_url(base), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            names = conn.scalars(sa.text("SELECT datname FROM pg_database WHERE datname LIKE "
+                                         ":prefix"), {"prefix": _run_prefix() + "%"}).all()
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except sa.exc.OperationalError:
+        pass  # a server that went away has nothing left to clean
+    finally:
+        admin.dispose()
+
+
+def _run_prefix() -> str:
+    return f"t{os.environ[RUN_TOKEN_VARIABLE]}_"
+
+
+def drop_postgres_database(uri: str) -> None:
+    """Drop the database of `uri` (one _fresh_postgres_database made), its sessions too."""
+    url = sa.make_url(uri)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def _fresh_postgres_database(uri: str, name: str) -> str:
+    """An empty database called `name` (prefixed with this run's token; PostgreSQL keeps
+    63 characters of a name) on the server of `uri`: its URI."""
+    name = (_run_prefix() + name)[:63]
     url = sa.make_url(uri)
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -242,3 +289,36 @@ def qr_code_factory(make_user):
 # Real directories on loopback, one each per test session (and xdist worker).
 ldap_server = ldap_server_fixture()
 oidc_provider = provider_fixture()
+
+
+def connect_portal_to_standin(app, standin, *, enterprise_id="LC0abc", policy_ssp="fully-managed",
+                              policy_auto="kiosk",
+                              push_email="amapi-push@proj.iam.gserviceaccount.com"):
+    """Point the portal at the Android Management API stand-in (tests/support/amapi_standin.py)
+    and save a connection with a key the stand-in issued; commits (a live server sees it too).
+    Returns the AmapiSettings row."""
+    import json
+
+    from portal import vault
+    from portal.amapi.models import AmapiSettings
+
+    app.config.update(AMAPI_ENDPOINT=standin.url,
+                      AMAPI_PUSH_CERTS_URL=standin.url + "/oauth2/v1/certs")
+    key = standin.service_account_key()
+    settings = _db.session.get(AmapiSettings, 1) or AmapiSettings(id=1)
+    settings.enterprise_name = f"enterprises/{enterprise_id}"
+    settings.key_enc = vault.encrypt(json.dumps(key))
+    settings.key_email, settings.key_id = key["client_email"], key["private_key_id"]
+    settings.policy_ssp, settings.policy_auto = policy_ssp, policy_auto
+    settings.push_email = push_email
+    _db.session.add(settings)
+    _db.session.commit()
+    return settings
+
+
+@pytest.fixture
+def amapi_connected(app, db, amapi):
+    """The portal connected to the stand-in (`amapi`: enterprise LC0abc with the policies
+    fully-managed and kiosk): yields the stand-in."""
+    connect_portal_to_standin(app, amapi)
+    yield amapi

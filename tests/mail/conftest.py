@@ -107,7 +107,7 @@ def committed_db(request, tmp_path):
     example Companion and 1000 licenses. Call it with the app's config overrides."""
     from flask_migrate import upgrade
 
-    from tests.conftest import _fresh_postgres_database
+    from tests.conftest import _fresh_postgres_database, drop_postgres_database
     base = os.environ.get("TEST_DATABASE_URL")
     name = f"portal_mail_{os.getpid()}_" + re.sub(r"\W", "_", request.node.name)[:30].lower()
     uri = _fresh_postgres_database(database_url(base), name) if base \
@@ -131,7 +131,4 @@ def committed_db(request, tmp_path):
         with database.app.app_context():
             _db.engine.dispose()
     if base:
-        admin = sa.create_engine(database_url(base), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_postgres_database(uri)

@@ -14,8 +14,10 @@ from tests.security.conftest import (END_USER_PASSWORD, STATE_CHANGING, anonymou
                                      changed_tables, end_user_client, is_admin_rule,
                                      methods_of, snapshot, url_for_rule)
 
-# portal/setup.py exempts the api blueprint (and /healthz, which has no POST).
-EXEMPT_BY_DESIGN = {"api.create_enrollment", "api.provisioning_complete"}
+# portal/setup.py exempts the api blueprint (and /healthz, which has no POST), and Google's
+# Pub/Sub push, which an OIDC token in a header authenticates (portal/api/amapi_push.py).
+EXEMPT_BY_DESIGN = {"api.create_enrollment", "api.provisioning_complete",
+                    "amapi_push.notifications"}
 # And the Admin API's, which only a bearer token authenticates (never a cookie): without one
 # its requests are refused before any view (401), whatever the session holds.
 BEARER_ONLY = {"adminapi.create_qr", "adminapi.revoke_qr", "adminapi.retire",
@@ -68,7 +70,7 @@ def test_only_the_companion_api_is_exempt(app, db):
     assert set(reached) == EXEMPT_BY_DESIGN
     assert {refused.pop(endpoint) for endpoint in BEARER_ONLY} == {401}
     assert set(refused.values()) == {400}
-    assert all(url.startswith("/api/v1/") for endpoint, _, url in routes
+    assert all(url.startswith(("/api/v1/", "/api/amapi/")) for endpoint, _, url in routes
                if endpoint in EXEMPT_BY_DESIGN)
 
 

@@ -77,10 +77,14 @@ def serve(index: int, jobs, results, sync: Sync) -> None:
 
 
 @contextmanager
-def _app(target: Target):
+def _app(target: Target, *, amapi_url: str | None = None):
+    """The worker's app on the test's database (and, with amapi_url, the Android Management
+    API stand-in)."""
     from portal import create_app
     from portal.database import db
     app = create_app(race_config(target))
+    if amapi_url:
+        app.config["AMAPI_ENDPOINT"] = amapi_url
     with app.app_context():
         try:
             yield db
@@ -255,5 +259,142 @@ def redeem_devices(name: str, sync: Sync, results, *, target: Target, qr_id: str
         results.put(asdict(report))
 
 
-JOBS = {"idle": idle, "save_qr_codes": save_qr_codes, "revoke_and_expire": revoke_and_expire,
-        "retire_devices": retire_devices, "redeem_devices": redeem_devices}
+def record_amapi_devices(name: str, sync: Sync, results, *, target: Target,
+                        resources: list[dict], amapi_url: str) -> None:
+    """Record each Android Device Policy device as a push or the sync does (AMAPI_ENDPOINT:
+    the test's stand-in, for the calls owed to Google); report.refused counts the outcomes."""
+    from portal.enrollment.device_policy import record_device
+    report = Report(name)
+    with _app(target, amapi_url=amapi_url) as db:
+        sync.barrier.wait(BARRIER_TIMEOUT)
+        started = time.perf_counter()
+        for resource in resources:
+            try:
+                outcome = record_device(resource, source="push").outcome
+                report.ok += outcome == "new"
+                report.refused[outcome] = report.refused.get(outcome, 0) + 1
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        report.seconds = time.perf_counter() - started
+        results.put(asdict(report))
+
+
+def _waiting_after_google(pair_barrier):
+    """Let both resets have Google's new token before either of them swaps it in."""
+    def wrap(obtain):
+        def obtain_then_wait(*args, **kwargs):
+            made = obtain(*args, **kwargs)
+            pair_barrier.wait(BARRIER_TIMEOUT)
+            return made
+        return obtain_then_wait
+    return wrap
+
+
+def reset_adp_otp(name: str, sync: Sync, results, *, target: Target, qr_id: int,
+                  admin_id: int, amapi_url: str) -> None:
+    """Reset OTP of an Android Device Policy QR code as the console does, both resets holding
+    Google's new token at the same moment; report.ok: the OTP this admin is shown,
+    report.refused: {"reset_meanwhile": 1} for the one that lost."""
+    from portal.accounts.models import AdminUser
+    from portal.enrollment.models import QrCode
+    from portal.provisioning import device_policy
+    from portal.provisioning.pending_actions import ResetMeanwhile, reset_otp
+    report = Report(name)
+    with _app(target, amapi_url=amapi_url) as db:
+        with _patched(device_policy, "obtain", _waiting_after_google(sync.pair_barrier)):
+            sync.barrier.wait(BARRIER_TIMEOUT)
+            started = time.perf_counter()
+            try:
+                qr_code, admin = db.session.get(QrCode, qr_id), db.session.get(AdminUser,
+                                                                                admin_id)
+                report.refusal_texts.append(reset_otp(qr_code, reset_by=admin))
+                report.ok += 1
+            except ResetMeanwhile as lost:
+                report.refused["reset_meanwhile"] = 1
+                report.refusal_texts += [lost.otp, lost.message]
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        report.seconds = time.perf_counter() - started
+        results.put(asdict(report))
+
+
+def create_adp_qr_code(name: str, sync: Sync, results, *, target: Target,
+                       amapi_url: str) -> None:
+    """Create an Android Device Policy QR code as the wizard does, pausing inside Google's
+    token create: meets the test at the pair barrier (Google is answering now), then waits there
+    again until the test has written to the database meanwhile."""
+    from portal.accounts.models import PortalUser
+    from portal.amapi import calls
+    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
+    report = Report(name)
+
+    def paused(create):
+        def create_while_the_test_writes(*args, **kwargs):
+            sync.pair_barrier.wait(BARRIER_TIMEOUT)
+            sync.pair_barrier.wait(BARRIER_TIMEOUT)
+            return create(*args, **kwargs)
+        return create_while_the_test_writes
+
+    with _app(target, amapi_url=amapi_url) as db:
+        with _patched(calls, "create_enrollment_token", paused):
+            sync.barrier.wait(BARRIER_TIMEOUT)
+            started = time.perf_counter()
+            try:
+                user = db.session.get(PortalUser, target.user_id)
+                create_qr_code(QrCodeRequest(option="auto", lang="en", network="mobile",
+                                             user=user, usage_count=2, management="adp"),
+                               created_by=None, server_url="https://portal.test")
+                report.ok += 1
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        report.seconds = time.perf_counter() - started
+        results.put(asdict(report))
+
+
+def change_signin_details(name: str, sync: Sync, results, *, target: Target, amapi_url: str,
+                          create: int = 0, revoke_ids: tuple = ()) -> None:
+    """Save `create` Self Service QR codes with Android Device Policy (each adds its sign-in
+    details at Google) and revoke the QR codes `revoke_ids` (each removes its own), as the
+    console does, all starting at the barrier; report.refusal_texts: the public ids made."""
+    from portal.accounts.models import PortalUser
+    from portal.enrollment.models import QrCode
+    from portal.enrollment.pending import revoke_qr_code
+    from portal.provisioning.qr_codes import QrCodeRequest, create_qr_code
+    report = Report(name)
+    with _app(target, amapi_url=amapi_url) as db:
+        sync.barrier.wait(BARRIER_TIMEOUT)
+        started = time.perf_counter()
+        for n in range(create):
+            try:
+                qr = create_qr_code(QrCodeRequest(
+                    option="ssp", lang="en", network="mobile", management="adp",
+                    user=db.session.get(PortalUser, target.user_id)),
+                    created_by=None, server_url="https://portal.test")
+                report.refusal_texts.append(qr.public_id)
+                report.ok += 1
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        for qr_id in revoke_ids:
+            try:
+                revoke_qr_code(db.session.get(QrCode, qr_id), revoked_by=None)
+                report.revoked += 1
+            except Exception:
+                report.unexpected.append(traceback.format_exc())
+            finally:
+                db.session.remove()
+        report.seconds = time.perf_counter() - started
+        results.put(asdict(report))
+
+
+JOBS = {"idle": idle, "change_signin_details": change_signin_details, "reset_adp_otp": reset_adp_otp, "save_qr_codes": save_qr_codes,
+        "revoke_and_expire": revoke_and_expire, "retire_devices": retire_devices,
+        "redeem_devices": redeem_devices, "record_amapi_devices": record_amapi_devices,
+        "create_adp_qr_code": create_adp_qr_code}
