@@ -417,7 +417,7 @@ def main(argv=None):
     parser.add_argument("--qr-repeat", type=int, help="default 21")
     parser.add_argument("--all", action="store_true",
                         help="then the other parts, each printing its own ratios: bench.devices, "
-                             "bench.bulk, bench.pdf and bench.adminapi (issues 13 and 16)")
+                             "bench.bulk, bench.pdf, bench.amapi and bench.adminapi (issues 13, 16, 17)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     args = parser.parse_args(argv)
@@ -456,9 +456,9 @@ def main(argv=None):
 
 
 def _the_other_parts(args) -> None:
-    """bench.devices, bench.bulk, bench.pdf and bench.adminapi in this run, at their defaults
-    (--quick: small sizes); --sqlite-only keeps them off PostgreSQL where they can be."""
-    from bench import adminapi, bulk, devices, pdf
+    """bench.devices, bench.bulk, bench.pdf, bench.amapi and bench.adminapi in this run, at
+    their defaults (--quick: small sizes); --sqlite-only keeps them off PostgreSQL where they can be."""
+    from bench import adminapi, amapi, bulk, devices, pdf
     quick, postgres = args.quick, not args.sqlite_only
     for name, part, argv in (
             ("bench.devices", devices.main,
@@ -467,8 +467,10 @@ def _the_other_parts(args) -> None:
                                or "postgresql://postgres@127.0.0.1:5432/postgres")
                 if postgres else ""]),
             ("bench.bulk", bulk.main,
-             (["--rows", "200"] if quick else []) + ([] if postgres else ["--sqlite-only"])),
+             (["--rows", "200", "--directory-names", "50", "--directory-repeat", "1"]
+              if quick else []) + ([] if postgres else ["--sqlite-only"])),
             ("bench.pdf", pdf.main, ["--qr-codes", "20", "--repeat", "1"] if quick else []),
+            ("bench.amapi", amapi.main, ["--qr-codes", "20", "--devices", "50"] if quick else []),
             ("bench.adminapi", adminapi.main,
              (["--creations", "100", "--seconds", "2"] if quick else [])
              + (["--postgres"] if postgres else []))):
