@@ -2,6 +2,7 @@
 processes that share Redis, and neither a user name's spelling nor a forged X-Forwarded-For
 gets an attacker a fresh allowance."""
 import os
+import secrets
 
 import pytest
 import redis
@@ -15,20 +16,45 @@ REDIS_URL = os.environ.get("TEST_SECURITY_REDIS_URL", "redis://127.0.0.1:6379/15
 LIMITS = {"ADMIN_LOGIN_LIMIT": "3 per minute", "SSP_SIGN_IN_LIMIT": "3 per minute"}
 
 
+class SharedRedis:
+    """Redis database 15 as this test's alone: its keys carry a prefix of its own. (Another
+    test worker uses the same database at the same time, so flushing it would wipe that
+    test's counters between its third and fourth attempt.)"""
+
+    def __init__(self):
+        self.store = redis.Redis.from_url(REDIS_URL)
+        self.prefix = "portal-test-" + secrets.token_hex(4)
+
+    def keys(self, pattern: str) -> list[bytes]:
+        return [key for key in self.store.keys(pattern) if self.prefix.encode() in key]
+
+    def delete_own_keys(self) -> None:
+        own = self.store.keys(f"*{self.prefix}*")
+        if own:
+            self.store.delete(*own)
+
+
+def _forget_key_prefix() -> None:
+    # The one limiter keeps the first prefix any app gave it (Flask-Limiter's init_app keeps a
+    # prefix it has): each test's apps are to use the test's own.
+    limiter._key_prefix = ""
+
+
 @pytest.fixture
 def shared_redis():
-    """Redis database 15, empty before and after the test."""
-    store = redis.Redis.from_url(REDIS_URL)
-    store.flushdb()
-    yield store
-    store.flushdb()
+    _forget_key_prefix()
+    shared = SharedRedis()
+    yield shared
+    shared.delete_own_keys()
     limiter.reset()
+    _forget_key_prefix()
 
 
-def server_process(database_uri, tmp_path, redis_url):
+def server_process(database_uri, tmp_path, redis_url, prefix):
     """A second app built as another gunicorn worker would build it: REDIS_URL only.
     Building it re-binds the shared limiter, whose memory (without Redis) starts empty."""
-    return create_app(_config(database_uri, tmp_path, REDIS_URL=redis_url, **LIMITS))
+    return create_app(_config(database_uri, tmp_path, REDIS_URL=redis_url,
+                              RATELIMIT_KEY_PREFIX=prefix, **LIMITS))
 
 
 def _fail_admin(app):
@@ -43,10 +69,10 @@ def _fail_end_user(app, qr_id, username="target-user"):
                          ids=["redis", "memory"])
 def test_admin_failures_in_one_process_throttle_another_sharing_redis(
         database_uri, tmp_path, db, shared_redis, storage, fourth):
-    first = server_process(database_uri, tmp_path, storage)
+    first = server_process(database_uri, tmp_path, storage, shared_redis.prefix)
     assert [_fail_admin(first) for _ in range(3)] == [422] * 3
 
-    second = server_process(database_uri, tmp_path, storage)
+    second = server_process(database_uri, tmp_path, storage, shared_redis.prefix)
 
     # Memory storage is the control: it shows what Redis is there for.
     assert _fail_admin(second) == fourth
@@ -56,10 +82,10 @@ def test_admin_failures_in_one_process_throttle_another_sharing_redis(
 def test_end_user_failures_in_one_process_throttle_another_sharing_redis(
         database_uri, tmp_path, db, shared_redis, make_qr_code):
     qr_id = make_qr_code("ssp").public_id
-    first = server_process(database_uri, tmp_path, REDIS_URL)
+    first = server_process(database_uri, tmp_path, REDIS_URL, shared_redis.prefix)
     assert [_fail_end_user(first, qr_id) for _ in range(3)] == [422] * 3
 
-    second = server_process(database_uri, tmp_path, REDIS_URL)
+    second = server_process(database_uri, tmp_path, REDIS_URL, shared_redis.prefix)
 
     assert _fail_end_user(second, qr_id) == 429
     assert shared_redis.keys("*ssp-sign-in:target-user*")

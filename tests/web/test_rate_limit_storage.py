@@ -30,6 +30,7 @@ def test_failed_attempts_counted_in_one_process_throttle_another(tmp_path, datab
     # (`db`: the refusals' audit rows go into the test's transaction, rolled back afterwards,
     # not into the database the next tests count rows in.)
     prefix = "portal-test-" + secrets.token_hex(4)
+    limiter._key_prefix = ""  # the one limiter keeps the first prefix any app gave it
     first = _app(tmp_path, database_uri, prefix)
     assert [_fail(first).status_code for _ in range(3)] == [401, 401, 401]
     # A second app (another worker) starts with an empty memory, but reads the same Redis.
@@ -41,3 +42,4 @@ def test_failed_attempts_counted_in_one_process_throttle_another(tmp_path, datab
     keys = redis.Redis.from_url(REDIS_URL).keys(f"*{prefix}*")
     assert keys, "no throttling state in Redis"
     limiter.reset()
+    limiter._key_prefix = ""
