@@ -3,7 +3,6 @@
 import dataclasses
 import io
 import re
-import time
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -156,15 +155,12 @@ def test_largest_payload_fits_version_40_and_one_byte_more_does_not():
 
 
 def test_second_render_of_the_same_payload_is_a_cache_hit():
+    # The very object the first render made comes back: nothing was drawn again (how much
+    # faster that is belongs in a benchmark, not in a timing a busy machine can upset).
     text = encode_payload(build_payload(TYPICAL)).replace(TYPICAL.qr_id, uuid.uuid4().hex)
-    started = time.perf_counter()
     first = render_png(text)
-    first_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    second = render_png(text)
-    second_seconds = time.perf_counter() - started
-    assert second is first
-    assert second_seconds * 20 <= first_seconds
+    assert render_png(text) is first
+    assert render_png(text + "x") is not first
     assert render_svg(text) is render_svg(text)
 
 
