@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import g
+from flask import Flask, g
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as _FlaskSession
 
@@ -24,6 +24,9 @@ from portal.extensions import limiter
 from tests.support.amapi_standin import amapi, amapi_standin  # noqa: F401
 from tests.support.ldap_server import ldap_server_fixture
 from tests.support.oidc_provider import provider_fixture
+from tests.support.shared_compilation import share_between_apps
+
+share_between_apps(Flask)  # the suite's thousands of apps compile rules and templates once
 
 ADMIN_PASSWORD = "correct horse battery"
 
