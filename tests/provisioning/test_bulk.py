@@ -10,8 +10,6 @@ from portal.licensing.seats import figures, set_total
 from portal.mail.models import OutboxMessage
 from portal.provisioning import bulk
 from portal.provisioning.models import StagedBatch
-from portal.settings import network_profiles
-from portal.settings.companion import seed_example_companion
 
 URL = "https://portal.test"
 
@@ -23,14 +21,6 @@ def count(db, model, *where):
 def saved(db):
     return (count(db, QrCode), count(db, PendingEnrollment), count(db, OutboxMessage),
             figures().reserved)
-
-
-@pytest.fixture
-def profile(db):
-    seed_example_companion()
-    return network_profiles.save(network_profiles.ProfileValues(
-        name="School Wi-Fi", network="wifi", wifi_ssid="School", wifi_security="WPA",
-        wifi_password="correct-horse"), actor="test")
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ import sqlalchemy as sa
 from portal.enrollment.models import Batch, QrCode
 from portal.licensing.seats import figures, set_total
 from portal.provisioning.models import StagedBatch
-from portal.settings import network_profiles
-from portal.settings.companion import seed_example_companion
 
 import pytest
 
@@ -17,14 +15,6 @@ def run(app, db):
     def invoke(*args):
         return runner.invoke(args=list(args))
     return invoke
-
-
-@pytest.fixture
-def profile(db):
-    seed_example_companion()
-    return network_profiles.save(network_profiles.ProfileValues(
-        name="School Wi-Fi", network="wifi", wifi_ssid="School", wifi_security="WPA",
-        wifi_password="correct-horse"), actor="test")
 
 
 def count(db, model, *where):

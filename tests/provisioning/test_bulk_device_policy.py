@@ -19,7 +19,6 @@ from portal.provisioning import bulk
 from portal.provisioning.device_policy import NOT_CONFIGURED
 from portal.provisioning.models import StagedBatch
 from portal.settings import network_profiles
-from portal.settings.companion import seed_example_companion
 from tests.provisioning.test_bulk import directory  # noqa: F401 — the fixture
 from tests.support.amapi_standin import TOKEN_EXTRA
 
@@ -38,14 +37,6 @@ def count(db, model, *where):
 def saved(db):
     return (count(db, QrCode), count(db, PendingEnrollment), count(db, OutboxMessage),
             figures().reserved, figures().remaining)
-
-
-@pytest.fixture
-def profile(db):
-    seed_example_companion()
-    return network_profiles.save(network_profiles.ProfileValues(
-        name="School Wi-Fi", network="wifi", wifi_ssid="School", wifi_security="WPA",
-        wifi_password="correct-horse"), actor="test")
 
 
 @pytest.fixture

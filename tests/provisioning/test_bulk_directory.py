@@ -5,8 +5,6 @@ import pytest
 
 from portal.licensing.seats import set_total
 from portal.provisioning import bulk
-from portal.settings import network_profiles
-from portal.settings.companion import seed_example_companion
 from tests.support.ldap_server import CROWD, counted, ldap_server_fixture, user_dn
 
 URL = "https://portal.test"
@@ -15,12 +13,9 @@ crowd_server = ldap_server_fixture("crowd_server", scope="module", more_users=CR
 
 
 @pytest.fixture
-def profile(db):
-    seed_example_companion()
+def profile(profile):
     set_total(1000)
-    return network_profiles.save(network_profiles.ProfileValues(
-        name="School Wi-Fi", network="wifi", wifi_ssid="School", wifi_security="WPA",
-        wifi_password="correct-horse"), actor="test")
+    return profile
 
 
 @pytest.fixture
