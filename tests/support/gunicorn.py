@@ -64,17 +64,24 @@ def gunicorn(app, *, workers: int = 2, threads: int = 1, env: dict | None = None
     database; yields the base URL once /healthz answers 200, and stops the server (and waits
     for it) on exit.
     The server's output (tracebacks of 500s included) goes to `log`, or a temporary file."""
-    port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", str(CONFIG),
-               "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--threads", str(threads),
-               "--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]
     with (open(log, "w+") if log else tempfile.TemporaryFile("w+")) as output:
-        # A session of its own: the server and its workers form one process group, which
-        # is this process's to end and nobody else's.
-        process = subprocess.Popen(command, cwd=ROOT, env=environment(app, **(env or {})),
-                                   stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        # The listening socket is bound here and handed over (gunicorn's fd://): a port picked
+        # free and bound later by the server could be taken meanwhile by another process.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(128)
+            port = listener.getsockname()[1]
+            command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", str(CONFIG),
+                       "--bind", f"fd://{listener.fileno()}",
+                       "--workers", str(workers), "--threads", str(threads),
+                       "--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]
+            # A session of its own: the server and its workers form one process group, which
+            # is this process's to end and nobody else's.
+            process = subprocess.Popen(command, cwd=ROOT, env=environment(app, **(env or {})),
+                                       stdin=subprocess.DEVNULL, stdout=output,
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       pass_fds=(listener.fileno(),))
+        # (the server holds its own copy of the socket; ours is closed)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(process, url, start_timeout, output)
