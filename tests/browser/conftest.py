@@ -9,6 +9,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -181,6 +182,18 @@ def signed_in_context(browser, server, *, timeout=5000, width=1280, height=800, 
     if options.get("java_script_enabled", True):
         expect(page.get_by_role("heading", name="Pending")).to_be_visible()
     return context, page
+
+
+def follow(page, link, path: str) -> None:
+    """Click a link of the console (boosted: htmx fetches the page at `path` and swaps it in)
+    and wait until that answer has come in whole. A click on what the page shows meanwhile
+    could be overtaken by the answer still out, which would then replace what it brought."""
+    def answered(response) -> bool:
+        return urlsplit(response.url).path == path
+
+    with page.expect_response(answered) as answer:
+        link.click()
+    answer.value.finished()
 
 
 def open_menu(page, section: str, name: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.accounts.admins import create_admin
-from tests.browser.conftest import WizardServer, signed_in_context, wizard_app
+from tests.browser.conftest import WizardServer, follow, signed_in_context, wizard_app
 from tests.support.live import serving
 
 pytestmark = pytest.mark.browser
@@ -36,8 +36,12 @@ def page(browser, server):
 
 
 def _create_named_qr_code(page, name: str, usage: str = "3") -> str:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Pending").click()
+    # Pending's own answer first: the page may show Pending already, and the wizard's link
+    # clicked while Pending's request was still out was once overtaken by it in CI.
+    follow(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Pending"),
+           "/admin/devices/pending")
     page.get_by_role("link", name="Advanced QR-Code Provisioning").click()
+    expect(page).to_have_url(re.compile(r"/admin/devices/pending/new$"))
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Automatic Provisioning", exact=True).check()
     page.get_by_label("User", exact=True).fill("alice")

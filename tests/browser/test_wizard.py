@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.settings.companion import EXAMPLE_CHECKSUM, EXAMPLE_COMPONENT, EXAMPLE_DOWNLOAD_URL
-from tests.browser.conftest import WIZARD_LICENSES, signed_in_context
+from tests.browser.conftest import WIZARD_LICENSES, follow, signed_in_context
 from tests.support.qr import decode_qr
 
 pytestmark = pytest.mark.browser
@@ -143,8 +143,9 @@ def _figure(page, name) -> int:
 def test_self_service_path_by_visible_names_downloads_a_qr_without_user_or_otp(page, log, server):
     nav = page.get_by_role("navigation", name="Main")
     page.goto("/admin/devices/pending")
-    nav.get_by_role("link", name="Devices", exact=True).first.click()  # the section
-    nav.get_by_role("link", name="Pending", exact=True).click()
+    follow(page, nav.get_by_role("link", name="Devices", exact=True).first,  # the section
+           "/admin/devices/")
+    follow(page, nav.get_by_role("link", name="Pending", exact=True), "/admin/devices/pending")
     expect(page.get_by_role("heading", name="Pending")).to_be_visible()
     reserved = _figure(page, "reserved")
     page.get_by_role("link", name="Advanced QR-Code Provisioning").click()
