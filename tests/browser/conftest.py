@@ -184,10 +184,13 @@ def signed_in_context(browser, server, *, timeout=5000, width=1280, height=800, 
     return context, page
 
 
-def follow(page, link, path: str) -> None:
-    """Click a link of the console (boosted: htmx fetches the page at `path` and swaps it in)
-    and wait until that answer has come in whole. A click on what the page shows meanwhile
-    could be overtaken by the answer still out, which would then replace what it brought."""
+def follow(page, link, path: str | None = None) -> None:
+    """Click a link of the console (boosted: htmx fetches the page at `path`, by default the
+    link's own, and swaps it in) and wait until that answer has come in whole. A click on what
+    the page shows meanwhile could be overtaken by the answer still out, which would then
+    replace what it brought."""
+    path = path or urlsplit(link.get_attribute("href")).path
+
     def answered(response) -> bool:
         return urlsplit(response.url).path == path
 
@@ -200,7 +203,7 @@ def open_menu(page, section: str, name: str) -> None:
     """Go to a console page as a person does: its section in the menu, then the page (only the
     current section lists its pages; on a phone, after opening the section's fold)."""
     nav = page.get_by_role("navigation", name="Main")
-    nav.get_by_role("link", name=section, exact=True).first.click()
+    follow(page, nav.get_by_role("link", name=section, exact=True).first)
     expect(nav.locator("li.active > a")).to_have_text(section)
     fold = nav.locator("li.active summary")
     if fold.is_visible():  # on a phone a long section folds its pages (a <details>)
